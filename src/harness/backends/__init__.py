@@ -1,0 +1,35 @@
+"""Backends behind one interface: resolve each by env URL → container → process → embedded.
+
+>>> from harness.backends import resolve, SPECS
+>>> with resolve(SPECS["redis"]) as redis_backend:
+...     print(redis_backend.mode, redis_backend.url)
+"""
+
+from harness.backends import kafka, postgres, qdrant, redis
+from harness.backends.base import (
+    RESOLUTION_ORDER,
+    Backend,
+    BackendSpec,
+    BackendUnavailable,
+    BackendUnhealthy,
+    FaultNotSupported,
+    Mode,
+    resolve,
+)
+
+SPECS: dict[str, BackendSpec] = {
+    spec.name: spec for spec in (postgres.SPEC, redis.SPEC, kafka.SPEC, qdrant.SPEC)
+}
+"""Every backend the reference stack needs, by name."""
+
+__all__ = [
+    "RESOLUTION_ORDER",
+    "SPECS",
+    "Backend",
+    "BackendSpec",
+    "BackendUnavailable",
+    "BackendUnhealthy",
+    "FaultNotSupported",
+    "Mode",
+    "resolve",
+]

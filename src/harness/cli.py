@@ -1,0 +1,245 @@
+"""``mgh`` — the harness command line.
+
+Subcommands stay thin: they parse options, call the library, and print. Exit codes: 0 success,
+1 a check failed (unhealthy backend, migration error), 2 bad usage (click's own).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import click
+
+from harness.backends import SPECS, Backend, BackendUnavailable, BackendUnhealthy, resolve
+from harness.migrations import MigrationError, Migrator, default_directory, lint
+
+
+def _fail(message: str) -> None:
+    click.secho(f"error: {message}", fg="red", err=True)
+    sys.exit(1)
+
+
+@click.group()
+@click.version_option(package_name="media-gateway-harness")
+def main() -> None:
+    """Media Gateway harness: backends, stack, suites, load profiles and reports."""
+
+
+# --- backends ------------------------------------------------------------------------------
+
+
+@contextmanager
+def _backends(names: tuple[str, ...], timeout: float) -> Iterator[list[Backend]]:
+    """Provide each named backend, printing one line per backend as it becomes healthy."""
+    started: list[Backend] = []
+    try:
+        for name in names or tuple(SPECS):
+            begun = time.monotonic()
+            try:
+                backend = resolve(SPECS[name], wait=timeout)
+            except (BackendUnavailable, BackendUnhealthy) as exc:
+                _fail(str(exc))
+            started.append(backend)
+            click.echo(
+                f"  {backend.name:<9} {backend.mode:<9} healthy in "
+                f"{time.monotonic() - begun:5.2f}s  {backend.url}"
+            )
+        yield started
+    finally:
+        for backend in reversed(started):
+            backend.stop()
+
+
+_names = click.argument("names", nargs=-1, type=click.Choice(sorted(SPECS)))
+_timeout = click.option(
+    "--timeout", default=60.0, show_default=True, help="Seconds to wait for each backend."
+)
+
+
+@main.group()
+def backends() -> None:
+    """Start, attach to and check the backends (PostgreSQL, Redis, Kafka, Qdrant)."""
+
+
+@backends.command("check")
+@_names
+@_timeout
+def backends_check(names: tuple[str, ...], timeout: float) -> None:
+    """Bring the backends up, report their health, and bring them down again."""
+    click.echo("backends (resolution: env URL → container → local process → embedded):")
+    with _backends(names, timeout) as started:
+        problems = [(b.name, p) for b in started if (p := b.health()) is not None]
+    for name, problem in problems:
+        click.secho(f"  {name}: unhealthy: {problem}", fg="red")
+    if problems:
+        sys.exit(1)
+    click.secho(f"all {len(started)} backends healthy; stopped the ones started here", fg="green")
+
+
+@backends.command("up")
+@_names
+@_timeout
+def backends_up(names: tuple[str, ...], timeout: float) -> None:
+    """Bring the backends up and keep them running until Ctrl-C; prints env exports."""
+    with _backends(names, timeout) as started:
+        click.echo("\n# point other shells at these backends:")
+        for backend in started:
+            if backend.name == "qdrant" and backend.mode == "embedded":
+                click.echo(
+                    "# qdrant is embedded (in-process only): other processes embed their own"
+                )
+                continue
+            click.echo(f"export {SPECS[backend.name].env_var}={backend.url}")
+        click.echo("\nrunning; Ctrl-C to stop")
+        signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+        try:
+            signal.pause()
+        except KeyboardInterrupt:
+            click.echo("stopping")
+
+
+# --- database ------------------------------------------------------------------------------
+
+_url = click.option(
+    "--url",
+    envvar="MG_POSTGRES_URL",
+    show_envvar=True,
+    help="Database to migrate, postgresql://user@host:port/dbname.",
+)
+_dir = click.option(
+    "--dir",
+    "directory",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Migrations directory (default: the repository's migrations/).",
+)
+
+
+@main.group()
+def db() -> None:
+    """Database schema: one migration sequence for every service."""
+
+
+@db.command("lint")
+@_dir
+def db_lint(directory: Path | None) -> None:
+    """Check migration file names, pairs, numbering and headers."""
+    directory = directory or default_directory()
+    problems = lint(directory)
+    for problem in problems:
+        click.secho(f"  {problem}", fg="red")
+    if problems:
+        sys.exit(1)
+    click.echo(f"{directory}: {len(list(directory.glob('*.up.sql')))} migrations, all consistent")
+
+
+@db.group()
+def migrate() -> None:
+    """Apply, revert or list migrations (each in its own transaction)."""
+
+
+def _migrator(url: str | None, directory: Path | None) -> Migrator:
+    if not url:
+        raise click.UsageError("no database given: pass --url or set MG_POSTGRES_URL")
+    try:
+        return Migrator(url, directory)
+    except MigrationError as exc:
+        _fail(str(exc))
+        raise  # unreachable: _fail exits
+
+
+@migrate.command("up")
+@_url
+@_dir
+@click.option("--to", "target", type=int, help="Stop after this version.")
+def migrate_up(url: str | None, directory: Path | None, target: int | None) -> None:
+    """Apply pending migrations (all, or up to --to)."""
+    try:
+        applied = _migrator(url, directory).up(target)
+    except MigrationError as exc:
+        _fail(str(exc))
+    for migration in applied:
+        click.echo(f"  applied  {migration.label}")
+    click.echo(f"{len(applied)} migration(s) applied")
+
+
+@migrate.command("down")
+@_url
+@_dir
+@click.option("--steps", type=int, default=1, show_default=True, help="How many to revert.")
+@click.option("--to", "target", type=int, help="Revert down to (not including) this version.")
+@click.option("--all", "everything", is_flag=True, help="Revert every applied migration.")
+def migrate_down(
+    url: str | None, directory: Path | None, steps: int, target: int | None, everything: bool
+) -> None:
+    """Revert the newest migration (or --steps N, --to N, --all)."""
+    try:
+        reverted = _migrator(url, directory).down(
+            steps=None if everything or target is not None else steps,
+            target=target,
+        )
+    except MigrationError as exc:
+        _fail(str(exc))
+    for migration in reverted:
+        click.echo(f"  reverted {migration.label}")
+    click.echo(f"{len(reverted)} migration(s) reverted")
+
+
+@migrate.command("status")
+@_url
+@_dir
+def migrate_status(url: str | None, directory: Path | None) -> None:
+    """List every migration with its owner and when it was applied."""
+    try:
+        rows = _migrator(url, directory).status()
+    except MigrationError as exc:
+        _fail(str(exc))
+    for row in rows:
+        when = row.applied_at.isoformat(timespec="seconds") if row.applied_at else "pending"
+        click.echo(f"  {row.migration.label:<32} {row.migration.service or '?':<10} {when}")
+    pending = sum(1 for r in rows if r.applied_at is None)
+    click.echo(f"{len(rows) - pending} applied, {pending} pending")
+
+
+# --- the main job --------------------------------------------------------------------------
+
+
+@main.command("run")
+@_timeout
+def run(timeout: float) -> None:
+    """The main job. For now: backends up, schema migrated on a scratch database, all down.
+
+    Later issues grow this into: start the stack, run a load profile, print the verdict and
+    write the report.
+    """
+    from harness.isolation import TemplateDatabases  # noqa: PLC0415 — only this command needs it
+
+    click.echo("backends (resolution: env URL → container → local process → embedded):")
+    with _backends((), timeout) as started:
+        postgres = next(b for b in started if b.name == "postgres")
+        databases = TemplateDatabases(postgres.url)
+        try:
+            begun = time.monotonic()
+            template = databases.prepare()
+            count = len(Migrator(postgres.url).migrations)
+            click.echo(
+                f"schema: {count} migrations applied to scratch database {template} in "
+                f"{time.monotonic() - begun:.2f}s"
+            )
+        except MigrationError as exc:
+            _fail(str(exc))
+        finally:
+            databases.close()
+        problems = [(b.name, p) for b in started if (p := b.health()) is not None]
+    if problems:
+        for name, problem in problems:
+            click.secho(f"  {name}: unhealthy: {problem}", fg="red")
+        sys.exit(1)
+    click.secho(f"verdict: OK — {len(started)} backends healthy, schema migrates", fg="green")
+    click.echo(f"(pid {os.getpid()}: every backend this run started has been stopped)")
