@@ -39,7 +39,7 @@ def postgres_bindir() -> Path | None:
     if explicit := os.environ.get("MG_PG_BINDIR"):
         return Path(explicit)
     if found := shutil.which("initdb"):
-        return Path(found).parent
+        return Path(found).resolve().parent  # Debian links /usr/local/bin/initdb into its bindir
     candidates = sorted(
         glob.glob("/usr/lib/postgresql/*/bin/initdb"),
         key=lambda p: int(Path(p).parts[-3]) if Path(p).parts[-3].isdigit() else 0,

@@ -1,0 +1,47 @@
+# Media Gateway harness. `make run` is the main job, `make test` runs lint and every test.
+# Every target bootstraps first (idempotent: Debian packages, .venv, pip install when needed).
+
+VENV    := .venv
+BIN     := $(VENV)/bin
+PYTEST_ARGS ?=
+
+.PHONY: help bootstrap run test lint fmt unit integration bench-fixtures clean
+
+help:
+	@echo "make run             the main job: backends up, schema migrated, verdict, all down"
+	@echo "make test            lint (ruff, ruff format, mypy, migration lint) + every test"
+	@echo "make unit            unit tests only (no backends)"
+	@echo "make integration     suites against real backends"
+	@echo "make bench-fixtures  time per isolated database, cold start per backend"
+	@echo "make fmt             format and auto-fix"
+
+bootstrap:
+	@scripts/bootstrap.sh
+
+run: bootstrap
+	$(BIN)/mgh run
+
+lint: bootstrap
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+	$(BIN)/mgh db lint
+
+test: lint
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+unit: bootstrap
+	$(BIN)/pytest -m unit $(PYTEST_ARGS)
+
+integration: bootstrap
+	$(BIN)/pytest -m integration $(PYTEST_ARGS)
+
+bench-fixtures: bootstrap
+	$(BIN)/python benchmarks/bench_fixtures.py
+
+fmt: bootstrap
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache reports/out
