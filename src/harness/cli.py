@@ -17,7 +17,14 @@ from pathlib import Path
 import click
 
 from harness.backends import SPECS, Backend, BackendUnavailable, BackendUnhealthy, resolve
-from harness.migrations import MigrationError, Migrator, default_directory, lint
+from harness.migrations import (
+    Migration,
+    MigrationError,
+    Migrator,
+    default_directory,
+    discover,
+    lint,
+)
 
 
 def _fail(message: str) -> None:
@@ -154,6 +161,12 @@ def _migrator(url: str | None, directory: Path | None) -> Migrator:
         raise  # unreachable: _fail exits
 
 
+def _report(migrations: list[Migration], verb: str) -> None:
+    for migration in migrations:
+        click.echo(f"  {verb:<8} {migration.label}")
+    click.echo(f"{len(migrations)} migration(s) {verb}")
+
+
 @migrate.command("up")
 @_url
 @_dir
@@ -164,9 +177,7 @@ def migrate_up(url: str | None, directory: Path | None, target: int | None) -> N
         applied = _migrator(url, directory).up(target)
     except MigrationError as exc:
         _fail(str(exc))
-    for migration in applied:
-        click.echo(f"  applied  {migration.label}")
-    click.echo(f"{len(applied)} migration(s) applied")
+    _report(applied, "applied")
 
 
 @migrate.command("down")
@@ -186,9 +197,7 @@ def migrate_down(
         )
     except MigrationError as exc:
         _fail(str(exc))
-    for migration in reverted:
-        click.echo(f"  reverted {migration.label}")
-    click.echo(f"{len(reverted)} migration(s) reverted")
+    _report(reverted, "reverted")
 
 
 @migrate.command("status")
@@ -227,7 +236,7 @@ def run(timeout: float) -> None:
         try:
             begun = time.monotonic()
             template = databases.prepare()
-            count = len(Migrator(postgres.url).migrations)
+            count = len(discover())
             click.echo(
                 f"schema: {count} migrations applied to scratch database {template} in "
                 f"{time.monotonic() - begun:.2f}s"

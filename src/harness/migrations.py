@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -191,23 +193,31 @@ class Migrator:
             for m in self.migrations
         ]
 
-    def up(self, target: int | None = None) -> list[Migration]:
-        """Apply pending migrations up to ``target`` (all by default); returns those applied."""
-        done: list[Migration] = []
+    @contextmanager
+    def _locked(
+        self,
+    ) -> Iterator[tuple[psycopg.Connection[tuple[object, ...]], dict[int, tuple[str, datetime]]]]:
+        """A connection holding the migration lock, and the consistent set of applied versions."""
         with self._connect() as conn:
             conn.execute("SELECT pg_advisory_lock(%s)", (LOCK_KEY,))
             try:
                 applied = self._applied(conn)
                 self._check_consistent(applied)
-                for migration in self.migrations:
-                    if migration.version in applied:
-                        continue
-                    if target is not None and migration.version > target:
-                        break
-                    self._run(conn, migration, migration.up_sql, "up")
-                    done.append(migration)
+                yield conn, applied
             finally:
                 conn.execute("SELECT pg_advisory_unlock(%s)", (LOCK_KEY,))
+
+    def up(self, target: int | None = None) -> list[Migration]:
+        """Apply pending migrations up to ``target`` (all by default); returns those applied."""
+        done: list[Migration] = []
+        with self._locked() as (conn, applied):
+            for migration in self.migrations:
+                if migration.version in applied:
+                    continue
+                if target is not None and migration.version > target:
+                    break
+                self._run(conn, migration, migration.up_sql, "up")
+                done.append(migration)
         return done
 
     def down(self, steps: int | None = 1, target: int | None = None) -> list[Migration]:
@@ -216,22 +226,16 @@ class Migrator:
         ``steps=None`` with ``target=None`` reverts everything.
         """
         done: list[Migration] = []
-        with self._connect() as conn:
-            conn.execute("SELECT pg_advisory_lock(%s)", (LOCK_KEY,))
-            try:
-                applied = self._applied(conn)
-                self._check_consistent(applied)
-                for migration in reversed(self.migrations):
-                    if migration.version not in applied:
-                        continue
-                    if target is not None and migration.version <= target:
-                        break
-                    if steps is not None and len(done) >= steps:
-                        break
-                    self._run(conn, migration, migration.down_sql, "down")
-                    done.append(migration)
-            finally:
-                conn.execute("SELECT pg_advisory_unlock(%s)", (LOCK_KEY,))
+        with self._locked() as (conn, applied):
+            for migration in reversed(self.migrations):
+                if migration.version not in applied:
+                    continue
+                if target is not None and migration.version <= target:
+                    break
+                if steps is not None and len(done) >= steps:
+                    break
+                self._run(conn, migration, migration.down_sql, "down")
+                done.append(migration)
         return done
 
     def _run(

@@ -17,7 +17,9 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Protocol, Self
 
+from harness.backends.containers import ContainerControls
 from harness.backends.docker_engine import docker_available
+from harness.backends.process import ManagedProcess
 
 
 class Mode(StrEnum):
@@ -182,6 +184,21 @@ class BackendSpec(abc.ABC):
     @abc.abstractmethod
     def start_container(self) -> Backend:
         """Start a testcontainers container (needs a Docker engine)."""
+
+    def _container_backend(self, container: Any, url_of: Callable[[Any], str]) -> Backend:
+        """Wrap a started testcontainers container; ``url_of`` derives the URL from it."""
+        controls = ContainerControls(container, url_of)
+        return Backend(self.name, Mode.CONTAINER, url_of(container), self.probe, controls)
+
+    def _process_backend(self, process: ManagedProcess, url: str) -> Backend:
+        """Start ``process``; its probe reports a crashed server with the tail of its log."""
+        process.start()
+
+        def probe(u: str) -> None:
+            process.check_running()
+            self.probe(u)
+
+        return Backend(self.name, Mode.PROCESS, url, probe, process, {"process": process})
 
     def process_available(self) -> bool:
         """Whether the binaries for a throwaway local server exist on this machine."""

@@ -16,8 +16,7 @@ from typing import Any
 
 from confluent_kafka.admin import AdminClient
 
-from harness.backends.base import Backend, BackendSpec, BackendUnavailable, Mode
-from harness.backends.containers import ContainerControls
+from harness.backends.base import Backend, BackendSpec, BackendUnavailable
 from harness.backends.process import ManagedProcess, free_port, make_workdir
 
 CONTAINER_IMAGE = "confluentinc/cp-kafka:7.6.0"
@@ -68,13 +67,7 @@ class KafkaSpec(BackendSpec):
         def url_of(c: Any) -> str:
             return str(c.get_bootstrap_server())
 
-        return Backend(
-            self.name,
-            Mode.CONTAINER,
-            url_of(container),
-            self.probe,
-            ContainerControls(container, url_of),
-        )
+        return self._container_backend(container, url_of)
 
     def process_available(self) -> bool:
         binary = tansu_binary()
@@ -95,14 +88,8 @@ class KafkaSpec(BackendSpec):
             "--storage-engine", "memory://tansu/",
         ]  # fmt: skip
         process = ManagedProcess(self.name, argv, workdir=workdir)
-        process.start()
-
-        def probe(u: str) -> None:
-            process.check_running()
-            self.probe(u)
-
         url = f"127.0.0.1:{port}"
-        return Backend(self.name, Mode.PROCESS, url, probe, process, {"process": process})
+        return self._process_backend(process, url)
 
 
 SPEC = KafkaSpec()

@@ -18,8 +18,7 @@ from typing import Any
 
 import psycopg
 
-from harness.backends.base import Backend, BackendSpec, BackendUnavailable, Mode
-from harness.backends.containers import ContainerControls
+from harness.backends.base import Backend, BackendSpec, BackendUnavailable
 from harness.backends.process import ManagedProcess, free_port, make_workdir
 
 CONTAINER_IMAGE = "postgres:15-alpine"
@@ -88,13 +87,7 @@ class PostgresSpec(BackendSpec):
         def url_of(c: Any) -> str:
             return str(c.get_connection_url(driver=None))
 
-        return Backend(
-            self.name,
-            Mode.CONTAINER,
-            url_of(container),
-            self.probe,
-            ContainerControls(container, url_of),
-        )
+        return self._container_backend(container, url_of)
 
     def process_available(self) -> bool:
         bindir = postgres_bindir()
@@ -132,14 +125,8 @@ class PostgresSpec(BackendSpec):
         process = ManagedProcess(
             self.name, argv, workdir=workdir, user=user, stop_signal=signal.SIGINT
         )
-        process.start()
         url = f"postgresql://postgres@127.0.0.1:{port}/postgres"
-
-        def probe(u: str) -> None:
-            process.check_running()
-            self.probe(u)
-
-        return Backend(self.name, Mode.PROCESS, url, probe, process, {"process": process})
+        return self._process_backend(process, url)
 
 
 SPEC = PostgresSpec()

@@ -15,7 +15,6 @@ from typing import Any
 from qdrant_client import QdrantClient
 
 from harness.backends.base import Backend, BackendSpec, BackendUnavailable, Mode, NotOwned
-from harness.backends.containers import ContainerControls
 from harness.backends.process import ManagedProcess, free_port, make_workdir
 
 CONTAINER_IMAGE = "qdrant/qdrant:v1.16.2"
@@ -77,13 +76,7 @@ class QdrantSpec(BackendSpec):
         def url_of(c: Any) -> str:
             return f"http://{c.rest_host_address}"
 
-        return Backend(
-            self.name,
-            Mode.CONTAINER,
-            url_of(container),
-            self.probe,
-            ContainerControls(container, url_of),
-        )
+        return self._container_backend(container, url_of)
 
     def process_available(self) -> bool:
         return shutil.which("qdrant") is not None
@@ -103,14 +96,8 @@ class QdrantSpec(BackendSpec):
             QDRANT__TELEMETRY_DISABLED="true",
         )
         process = ManagedProcess(self.name, [binary], workdir=workdir, env=env)
-        process.start()
-
-        def probe(u: str) -> None:
-            process.check_running()
-            self.probe(u)
-
         url = f"http://127.0.0.1:{http_port}"
-        return Backend(self.name, Mode.PROCESS, url, probe, process, {"process": process})
+        return self._process_backend(process, url)
 
     def embedded_available(self) -> bool:
         return True  # qdrant-client is a dependency of the harness

@@ -11,8 +11,7 @@ from typing import Any
 
 import redis
 
-from harness.backends.base import Backend, BackendSpec, BackendUnavailable, Mode
-from harness.backends.containers import ContainerControls
+from harness.backends.base import Backend, BackendSpec, BackendUnavailable
 from harness.backends.process import ManagedProcess, free_port, make_workdir
 
 CONTAINER_IMAGE = "redis:7-alpine"
@@ -44,13 +43,7 @@ class RedisSpec(BackendSpec):
         def url_of(c: Any) -> str:
             return f"redis://{c.get_container_host_ip()}:{c.get_exposed_port(6379)}/0"
 
-        return Backend(
-            self.name,
-            Mode.CONTAINER,
-            url_of(container),
-            self.probe,
-            ContainerControls(container, url_of),
-        )
+        return self._container_backend(container, url_of)
 
     def process_available(self) -> bool:
         return shutil.which("redis-server") is not None
@@ -73,14 +66,8 @@ class RedisSpec(BackendSpec):
             "--daemonize", "no",
         ]  # fmt: skip
         process = ManagedProcess(self.name, argv, workdir=workdir)
-        process.start()
-
-        def probe(u: str) -> None:
-            process.check_running()
-            self.probe(u)
-
         url = f"redis://127.0.0.1:{port}/0"
-        return Backend(self.name, Mode.PROCESS, url, probe, process, {"process": process})
+        return self._process_backend(process, url)
 
 
 SPEC = RedisSpec()
