@@ -108,7 +108,7 @@ class Backend:
         """``None`` when healthy, else the reason the probe failed (one line)."""
         try:
             self.probe(self.url)
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 — any probe failure means "not healthy", reported as text
             return f"{type(exc).__name__}: {exc}".splitlines()[0]
         return None
 

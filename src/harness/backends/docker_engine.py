@@ -52,5 +52,5 @@ def docker_available() -> bool:
             return bool(client.ping())
         finally:
             client.close()
-    except Exception:
+    except Exception:  # noqa: BLE001 — any failure to ping means "no usable engine"
         return False

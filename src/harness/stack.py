@@ -1,0 +1,177 @@
+"""Start the reference stack (or attach to any deployment by URL) for suites and load runs.
+
+This is the one place the harness knows the reference implementation exists — and even here only
+as a command to run (``python -m mediagw serve …``), never as an import. Everything else talks
+to ``Stack.base_url``. Set ``MG_TARGET_URL`` to point the same suites at another deployment.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import sys
+import time
+import urllib.request
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import psycopg
+from psycopg import sql
+
+from harness.backends import SPECS, Backend, resolve
+from harness.backends.process import ManagedProcess, free_port, make_workdir
+from harness.isolation import unique_suffix, with_database
+from harness.mailbox import Mailbox
+from harness.migrations import Migrator
+
+ADMIN_EMAIL = "admin@harness.test"
+DEFAULT_LIMITS = {
+    # Load runs log in thousands of users from one address: the defaults would throttle them.
+    "MG_RATE_LIMIT_LOGIN": "100000/60",
+    "MG_RATE_LIMIT_REGISTER": "100000/60",
+    "MG_RATE_LIMIT_TOKEN": "100000/60",
+    "MG_RATE_LIMIT_PASSWORD_RESET": "100000/60",
+}
+
+
+class StackError(RuntimeError):
+    """The stack did not start; the message carries the tail of its log."""
+
+
+@dataclass
+class Stack:
+    """A running Media Gateway: where it answers, and what the harness may look at besides."""
+
+    base_url: str
+    mailbox: Mailbox | None = None
+    database_url: str | None = None
+    """Only for a stack the harness launched: lets suites check that nothing was written."""
+    redis_url: str | None = None
+    launched: bool = False
+    env: dict[str, str] = field(default_factory=dict, repr=False)
+    _cleanup: ExitStack = field(default_factory=ExitStack, repr=False)
+    processes: dict[str, ManagedProcess] = field(default_factory=dict, repr=False)
+
+    def stop(self) -> None:
+        self._cleanup.close()
+
+    def __enter__(self) -> Stack:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+
+def attach(url: str, mailbox_dir: str | None = None) -> Stack:
+    return Stack(
+        base_url=url.rstrip("/"), mailbox=Mailbox(Path(mailbox_dir)) if mailbox_dir else None
+    )
+
+
+def from_environment() -> Stack | None:
+    """The deployment named by MG_TARGET_URL (and MG_TARGET_MAILBOX), if any."""
+    url = os.environ.get("MG_TARGET_URL")
+    return attach(url, os.environ.get("MG_TARGET_MAILBOX")) if url else None
+
+
+def wait_ready(url: str, timeout: float, process: ManagedProcess | None = None) -> None:
+    deadline = time.monotonic() + timeout
+    last = "no answer"
+    while time.monotonic() < deadline:
+        if process is not None:
+            try:
+                process.check_running()
+            except RuntimeError as exc:
+                raise StackError(str(exc)) from None
+        try:
+            with urllib.request.urlopen(f"{url}/health/ready", timeout=2) as response:  # noqa: S310 — our own loopback URL
+                if response.status == 200:
+                    return
+                last = f"HTTP {response.status}"
+        except OSError as exc:
+            last = str(exc)
+        time.sleep(0.1)
+    tail = process.log_tail() if process else ""
+    raise StackError(f"stack at {url} not ready after {timeout:.0f}s ({last})\n{tail}")
+
+
+def _fresh_database(postgres: Backend) -> str:
+    name = f"mgh_stack_{unique_suffix()}"
+    with psycopg.connect(postgres.url, autocommit=True) as admin:
+        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    url = with_database(postgres.url, name)
+    Migrator(url).up()
+    return url
+
+
+def _drop_database(server_url: str, database_url: str) -> None:
+    name = database_url.rsplit("/", 1)[-1].split("?")[0]
+    with psycopg.connect(server_url, autocommit=True) as admin:
+        admin.execute(
+            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+        )
+
+
+def launch(
+    *,
+    workers: int = 1,
+    port: int | None = None,
+    extra_env: dict[str, str] | None = None,
+    backends: dict[str, Backend] | None = None,
+    timeout: float = 60.0,
+) -> Stack:
+    """Start backends (unless given), a migrated database and the all-in-one gateway."""
+    cleanup = ExitStack()
+    try:
+        provided = dict(backends or {})
+        for name in ("postgres", "redis"):
+            if name not in provided:
+                backend = resolve(SPECS[name])
+                cleanup.callback(backend.stop)
+                provided[name] = backend
+        database_url = _fresh_database(provided["postgres"])
+        cleanup.callback(_drop_database, provided["postgres"].url, database_url)
+        workdir = make_workdir("stack")
+        cleanup.callback(shutil.rmtree, workdir, ignore_errors=True)
+        outbox = workdir / "outbox"
+        port = port or free_port()
+        base_url = f"http://127.0.0.1:{port}"
+        env = {
+            **os.environ,
+            "MG_ENV": "test",
+            "JWT_SECRET": secrets.token_urlsafe(48),
+            "MG_POSTGRES_URL": database_url,
+            "MG_REDIS_URL": provided["redis"].url,
+            "MG_EMAIL_OUTBOX_DIR": str(outbox),
+            "MG_PUBLIC_URL": base_url,
+            "MG_ADMIN_EMAILS": ADMIN_EMAIL,
+            "MG_DEVICE_CODE_INTERVAL_SECONDS": "1",
+            **DEFAULT_LIMITS,
+            **(extra_env or {}),
+        }
+        if workers > 1:
+            metrics_dir = workdir / "prometheus"
+            metrics_dir.mkdir()
+            env["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
+        argv = [sys.executable, "-m", "mediagw", "serve", "gateway", "--port", str(port)]
+        argv += ["--workers", str(workers)]
+        process = ManagedProcess("gateway", argv, workdir=workdir, env=env)
+        process.start()
+        cleanup.callback(process.terminate)
+        wait_ready(base_url, timeout, process)
+        stack = Stack(
+            base_url=base_url,
+            mailbox=Mailbox(outbox),
+            database_url=database_url,
+            redis_url=provided["redis"].url,
+            launched=True,
+            env={k: v for k, v in env.items() if k.startswith(("MG_", "JWT_"))},
+            processes={"gateway": process},
+        )
+        stack._cleanup = cleanup
+        return stack
+    except BaseException:
+        cleanup.close()
+        raise

@@ -1,0 +1,80 @@
+"""The auth service's app factory."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from mediagw.auth.context import AuthContext
+from mediagw.auth.email import email_sender
+from mediagw.auth.oauth_errors import OAuthError, oauth_error_handler
+from mediagw.auth.passwords import Passwords
+from mediagw.auth.routes import accounts, api_keys, mfa, oauth, sessions
+from mediagw.auth.sessions import SessionStore
+from mediagw.auth.settings import AuthSettings
+from mediagw.common.app import Check, create_service_app
+from mediagw.common.ratelimit import RateLimiter
+from mediagw.common.settings import load_settings
+from mediagw.common.storage import open_pool, open_redis, ping_postgres, ping_redis
+from mediagw.common.tokens import Authenticator, TokenCodec
+
+SERVICE = "auth"
+
+
+def create_app(settings: AuthSettings | None = None) -> FastAPI:
+    settings = settings or load_settings(AuthSettings)
+    codec = TokenCodec(settings, settings.jwt_private_key_file)
+    passwords = Passwords(
+        settings.argon2_time_cost, settings.argon2_memory_kib, settings.argon2_parallelism
+    )
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        pool = await open_pool(settings.postgres_url, max_size=20)
+        redis = open_redis(settings.redis_url)
+        authenticator = Authenticator(codec, redis)
+        app.state.authenticator = authenticator
+        app.state.auth = AuthContext(
+            settings=settings,
+            pool=pool,
+            redis=redis,
+            codec=codec,
+            authenticator=authenticator,
+            limiter=RateLimiter(redis),
+            passwords=passwords,
+            email=email_sender(settings),
+            sessions=SessionStore(redis, settings.refresh_token_ttl_seconds),
+        )
+        try:
+            yield
+        finally:
+            await pool.close()
+            await redis.aclose()
+
+    def checks(app: FastAPI) -> dict[str, tuple[Check, bool]]:
+        context: AuthContext = app.state.auth
+        return {
+            "postgres": (lambda: ping_postgres(context.pool), True),
+            "redis": (lambda: ping_redis(context.redis), True),
+        }
+
+    app = create_service_app(
+        service=SERVICE,
+        settings=settings,
+        routers=[
+            accounts.router,
+            accounts.me_router,
+            oauth.router,
+            sessions.router,
+            api_keys.router,
+            mfa.router,
+        ],
+        lifespan=lifespan,
+        checks=checks,
+        description="Users, OAuth 2.0 (PKCE S256, device grant), rotating refresh tokens, "
+        "sessions, TOTP MFA and API keys.",
+    )
+    app.add_exception_handler(OAuthError, oauth_error_handler)
+    return app

@@ -1,0 +1,65 @@
+"""Everything a request handler of the auth service needs, built once per process."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Request
+from prometheus_client import Counter, Histogram
+from redis.asyncio import Redis
+
+from mediagw.auth.email import EmailSender
+from mediagw.auth.passwords import Passwords
+from mediagw.auth.sessions import SessionStore
+from mediagw.auth.settings import AuthSettings
+from mediagw.common.ratelimit import Limit, RateLimiter
+from mediagw.common.storage import Pool
+from mediagw.common.tokens import Authenticator, TokenCodec
+
+LOGINS = Counter("auth_logins_total", "Login attempts by result", ["result"])
+REFRESHES = Counter("auth_token_refreshes_total", "Refresh-token grants by result", ["result"])
+REUSE_DETECTED = Counter(
+    "auth_refresh_token_reuse_detected_total",
+    "Rotated refresh tokens presented again (each revokes a whole token family)",
+)
+FAMILIES_REVOKED = Counter("auth_token_families_revoked_total", "Families revoked", ["reason"])
+TOKENS_ISSUED = Counter("auth_tokens_issued_total", "Access tokens issued by grant", ["grant"])
+HASH_SECONDS = Histogram(
+    "auth_password_hash_seconds",
+    "Time to hash or verify a password (argon2id)",
+    ["operation"],
+    buckets=(0.005, 0.01, 0.02, 0.03, 0.05, 0.075, 0.1, 0.25, 0.5, 1.0),
+)
+
+
+@dataclass
+class AuthContext:
+    settings: AuthSettings
+    pool: Pool
+    redis: Redis
+    codec: TokenCodec
+    authenticator: Authenticator
+    limiter: RateLimiter
+    passwords: Passwords
+    email: EmailSender
+    sessions: SessionStore
+
+    def limit(self, name: str) -> Limit:
+        return Limit.parse(str(getattr(self.settings, f"rate_limit_{name}")))
+
+
+def _context(request: Request) -> AuthContext:
+    context: AuthContext = request.app.state.auth
+    return context
+
+
+Ctx = Annotated[AuthContext, Depends(_context)]
+
+
+def client_ip(request: Request, settings: AuthSettings) -> str:
+    if settings.trust_forwarded_for:
+        forwarded = request.headers.get("x-forwarded-for", "")
+        if forwarded:
+            return forwarded.split(",")[0].strip()
+    return request.client.host if request.client else "unknown"

@@ -1,0 +1,249 @@
+"""SQL for the auth schema, one small class per aggregate. Every function takes a connection
+so callers decide the transaction boundaries."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+
+from psycopg import AsyncConnection
+from psycopg.rows import DictRow
+
+Conn = AsyncConnection[DictRow]
+
+
+class Users:
+    @staticmethod
+    async def by_email(conn: Conn, email: str) -> DictRow | None:
+        cursor = await conn.execute(
+            """SELECT u.*, c.password_hash, m.enabled_at AS mfa_enabled_at
+                 FROM auth.users u
+                 LEFT JOIN auth.credentials c ON c.user_id = u.id
+                 LEFT JOIN auth.mfa_secrets m ON m.user_id = u.id
+                WHERE lower(u.email) = lower(%s)""",
+            (email,),
+        )
+        return await cursor.fetchone()
+
+    @staticmethod
+    async def by_id(conn: Conn, user_id: str) -> DictRow | None:
+        cursor = await conn.execute(
+            """SELECT u.*, m.enabled_at AS mfa_enabled_at
+                 FROM auth.users u LEFT JOIN auth.mfa_secrets m ON m.user_id = u.id
+                WHERE u.id = %s""",
+            (user_id,),
+        )
+        return await cursor.fetchone()
+
+    @staticmethod
+    async def create(conn: Conn, email: str, display_name: str | None, password_hash: str) -> str:
+        cursor = await conn.execute(
+            "INSERT INTO auth.users (email, display_name) VALUES (%s, %s) RETURNING id",
+            (email, display_name),
+        )
+        row = await cursor.fetchone()
+        assert row is not None
+        user_id = str(row["id"])
+        await conn.execute(
+            "INSERT INTO auth.credentials (user_id, password_hash) VALUES (%s, %s)",
+            (user_id, password_hash),
+        )
+        return user_id
+
+    @staticmethod
+    async def mark_verified(conn: Conn, user_id: str, admin: bool) -> None:
+        await conn.execute(
+            """UPDATE auth.users
+                  SET email_verified_at = coalesce(email_verified_at, now()), updated_at = now(),
+                      roles = CASE WHEN %s THEN ARRAY['admin'] ELSE roles END
+                WHERE id = %s""",
+            (admin, user_id),
+        )
+
+    @staticmethod
+    async def set_password(conn: Conn, user_id: str, password_hash: str) -> None:
+        await conn.execute(
+            "UPDATE auth.credentials SET password_hash = %s, updated_at = now() WHERE user_id = %s",
+            (password_hash, user_id),
+        )
+
+
+class OneTimeTokens:
+    """E-mail verification and password-reset tokens: stored hashed, single use, expiring."""
+
+    def __init__(self, table: str) -> None:
+        assert table in {"email_verifications", "password_resets"}
+        self.table = table
+
+    async def create(
+        self, conn: Conn, token_hash: str, user_id: str, ttl: int, **extra: str
+    ) -> None:
+        columns = ["token_hash", "user_id", "expires_at", *extra]
+        values = [token_hash, user_id, ttl, *extra.values()]
+        placeholders = ["%s", "%s", "now() + make_interval(secs => %s)"] + ["%s"] * len(extra)
+        await conn.execute(
+            f"INSERT INTO auth.{self.table} ({', '.join(columns)}) "  # noqa: S608 — table and column names are constants of this module
+            f"VALUES ({', '.join(placeholders)})",
+            values,
+        )
+
+    async def consume(self, conn: Conn, token_hash: str) -> DictRow | None:
+        """Mark the token used and return its row, if it exists, is unused and unexpired."""
+        cursor = await conn.execute(
+            f"UPDATE auth.{self.table} SET used_at = now() "  # noqa: S608 — constant table name
+            "WHERE token_hash = %s AND used_at IS NULL AND expires_at > now() RETURNING *",
+            (token_hash,),
+        )
+        return await cursor.fetchone()
+
+
+EMAIL_VERIFICATIONS = OneTimeTokens("email_verifications")
+PASSWORD_RESETS = OneTimeTokens("password_resets")
+
+
+async def audit(
+    conn: Conn,
+    event: str,
+    user_id: str | None,
+    ip: str | None = None,
+    user_agent: str | None = None,
+    **detail: Any,
+) -> None:
+    await conn.execute(
+        "INSERT INTO auth.audit_log (user_id, event, detail, ip, user_agent) "
+        "VALUES (%s, %s, %s::jsonb, %s, %s)",
+        (user_id, event, json.dumps(detail, default=str), ip, (user_agent or "")[:500] or None),
+    )
+
+
+class Clients:
+    @staticmethod
+    async def get(conn: Conn, client_id: str) -> DictRow | None:
+        cursor = await conn.execute(
+            "SELECT * FROM auth.oauth_clients WHERE client_id = %s", (client_id,)
+        )
+        return await cursor.fetchone()
+
+    @staticmethod
+    async def create(conn: Conn, **fields: Any) -> None:
+        columns = ", ".join(fields)
+        placeholders = ", ".join(["%s"] * len(fields))
+        await conn.execute(
+            f"INSERT INTO auth.oauth_clients ({columns}) VALUES ({placeholders})",  # noqa: S608 — keys come from our code, values are parameters
+            list(fields.values()),
+        )
+
+
+class RefreshTokens:
+    @staticmethod
+    async def create_family(
+        conn: Conn, user_id: str, client_id: str | None, device_id: str | None
+    ) -> str:
+        cursor = await conn.execute(
+            "INSERT INTO auth.refresh_token_families (user_id, client_id, device_id) "
+            "VALUES (%s, %s, %s) RETURNING id",
+            (user_id, client_id, device_id),
+        )
+        row = await cursor.fetchone()
+        assert row is not None
+        return str(row["id"])
+
+    @staticmethod
+    async def insert(
+        conn: Conn,
+        token_hash: str,
+        family_id: str,
+        user_id: str,
+        scope: str,
+        ttl: int,
+        parent_hash: str | None = None,
+    ) -> None:
+        await conn.execute(
+            """INSERT INTO auth.refresh_tokens
+                   (token_hash, family_id, parent_hash, user_id, scope, expires_at)
+               VALUES (%s, %s, %s, %s, %s, now() + make_interval(secs => %s))""",
+            (token_hash, family_id, parent_hash, user_id, scope, ttl),
+        )
+
+    @staticmethod
+    async def lock(conn: Conn, token_hash: str) -> DictRow | None:
+        """The token with its family's state, row-locked so concurrent refreshes serialise."""
+        cursor = await conn.execute(
+            """SELECT t.*, f.revoked_at AS family_revoked_at, f.client_id, f.device_id,
+                      (t.expires_at <= now()) AS expired, u.status AS user_status
+                 FROM auth.refresh_tokens t
+                 JOIN auth.refresh_token_families f ON f.id = t.family_id
+                 JOIN auth.users u ON u.id = t.user_id
+                WHERE t.token_hash = %s
+                  FOR UPDATE OF t""",
+            (token_hash,),
+        )
+        return await cursor.fetchone()
+
+    @staticmethod
+    async def mark_rotated(conn: Conn, token_hash: str) -> None:
+        await conn.execute(
+            "UPDATE auth.refresh_tokens SET rotated_at = now() WHERE token_hash = %s",
+            (token_hash,),
+        )
+
+    @staticmethod
+    async def revoke_family(conn: Conn, family_id: str, reason: str) -> None:
+        await conn.execute(
+            """UPDATE auth.refresh_token_families
+                  SET revoked_at = coalesce(revoked_at, now()),
+                      revoked_reason = coalesce(revoked_reason, %s)
+                WHERE id = %s""",
+            (reason, family_id),
+        )
+        await conn.execute(
+            "UPDATE auth.refresh_tokens SET revoked_at = now() "
+            "WHERE family_id = %s AND revoked_at IS NULL",
+            (family_id,),
+        )
+        await conn.execute(
+            """UPDATE auth.sessions SET revoked_at = coalesce(revoked_at, now()),
+                      revoked_reason = coalesce(revoked_reason, %s)
+                WHERE family_id = %s""",
+            (reason, family_id),
+        )
+
+    @staticmethod
+    async def live_families(conn: Conn, user_id: str) -> list[str]:
+        cursor = await conn.execute(
+            "SELECT id FROM auth.refresh_token_families WHERE user_id = %s AND revoked_at IS NULL",
+            (user_id,),
+        )
+        return [str(row["id"]) for row in await cursor.fetchall()]
+
+    @staticmethod
+    async def family_owner(conn: Conn, family_id: str) -> str | None:
+        cursor = await conn.execute(
+            "SELECT user_id FROM auth.refresh_token_families WHERE id = %s AND revoked_at IS NULL",
+            (family_id,),
+        )
+        row = await cursor.fetchone()
+        return str(row["user_id"]) if row else None
+
+
+async def record_session(
+    conn: Conn,
+    session_id: str,
+    user_id: str,
+    device_id: str | None,
+    device_name: str | None,
+    ip: str | None,
+    user_agent: str | None,
+    ttl: int,
+) -> None:
+    await conn.execute(
+        """INSERT INTO auth.sessions
+               (id, user_id, family_id, device_id, device_name, ip, user_agent, expires_at)
+           VALUES (%s, %s, %s, %s, %s, %s, %s, now() + make_interval(secs => %s))""",
+        (session_id, user_id, session_id, device_id, device_name, ip, user_agent, ttl),
+    )
+
+
+def as_datetime(value: Any) -> datetime | None:
+    return value if isinstance(value, datetime) else None

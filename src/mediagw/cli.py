@@ -1,0 +1,68 @@
+"""``mediagw serve <service>`` — run one service (or the all-in-one gateway) under uvicorn.
+
+Settings are validated here, before uvicorn starts, so a missing or weak variable stops the
+process at once with one line naming it (exit code 2) instead of a traceback from a worker.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+import click
+from pydantic_settings import BaseSettings
+
+from mediagw.common.settings import ConfigError, load_settings
+
+SERVICES: dict[str, tuple[str, str]] = {
+    "gateway": ("mediagw.gateway.app:create_app", "mediagw.gateway.settings:GatewaySettings"),
+    "auth": ("mediagw.auth.app:create_app", "mediagw.auth.settings:AuthSettings"),
+}
+DEFAULT_PORTS = {"gateway": 8080, "auth": 8084}
+
+
+def _settings_class(path: str) -> type[BaseSettings]:
+    module, _, name = path.partition(":")
+    settings_class: type[BaseSettings] = getattr(__import__(module, fromlist=[name]), name)
+    return settings_class
+
+
+@click.group()
+def main() -> None:
+    """Media Gateway reference services."""
+
+
+@main.command()
+@click.argument("service", type=click.Choice(sorted(SERVICES)))
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", type=int, help="Default: the service's port from SYSTEM.md.")
+@click.option("--workers", type=int, default=1, show_default=True)
+@click.option("--log-level", default="warning", show_default=True)
+def serve(service: str, host: str, port: int | None, workers: int, log_level: str) -> None:
+    """Run SERVICE (gateway = all-in-one unless MG_GATEWAY_MODE=per-service)."""
+    logging.basicConfig(
+        level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
+    )
+    factory, settings_path = SERVICES[service]
+    try:
+        load_settings(_settings_class(settings_path))
+    except ConfigError as exc:
+        click.echo(f"{service}: {exc.code}", err=True)
+        sys.exit(2)
+    import uvicorn  # noqa: PLC0415 — only the serving path needs it
+
+    uvicorn.run(
+        factory,
+        factory=True,
+        host=host,
+        port=port or DEFAULT_PORTS[service],
+        workers=workers,
+        log_level=log_level,
+        access_log=False,
+        proxy_headers=False,
+        server_header=False,
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""What every service shares: settings, errors, middleware, metrics, tokens, storage clients."""

@@ -1,0 +1,152 @@
+"""One error shape for every service: ``{"error": {code, message, field, request_id}}``.
+
+Handlers here turn every failure — our own ApiError, FastAPI validation, Starlette's 404/405,
+malformed JSON, and any unexpected exception — into that shape, so clients parse one format and
+never see an HTML page or a stack trace.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from mediagw.common.requestid import current_request_id
+
+log = logging.getLogger("mediagw.errors")
+
+
+class ErrorDetail(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    code: str
+    message: str
+    field: str | None = None
+    request_id: str | None = None
+
+
+class ErrorBody(BaseModel):
+    """The shared error schema, referenced by every error response in the OpenAPI documents."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    error: ErrorDetail
+
+
+class ApiError(Exception):
+    """An expected failure with its HTTP status, a stable machine code and a human message."""
+
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        message: str,
+        *,
+        field: str | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.field = field
+        self.headers = dict(headers or {})
+
+
+def error_payload(code: str, message: str, field: str | None = None) -> dict[str, Any]:
+    detail = {"code": code, "message": message, "field": field, "request_id": current_request_id()}
+    return {"error": detail}
+
+
+def error_response(
+    status: int,
+    code: str,
+    message: str,
+    field: str | None = None,
+    headers: Mapping[str, str] | None = None,
+) -> JSONResponse:
+    return JSONResponse(error_payload(code, message, field), status_code=status, headers=headers)
+
+
+_STATUS_CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    406: "not_acceptable",
+    409: "conflict",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    429: "rate_limited",
+}
+
+
+def field_path(location: Sequence[int | str]) -> str | None:
+    """``("body", "user", 0, "email")`` → ``"user[0].email"``; the source (body/query…) dropped."""
+    parts = (
+        list(location[1:])
+        if location and location[0] in {"body", "query", "path", "header", "cookie"}
+        else list(location)
+    )
+    text = ""
+    for part in parts:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text or None
+
+
+async def _api_error(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, ApiError)
+    return error_response(exc.status, exc.code, exc.message, exc.field, exc.headers)
+
+
+async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    errors = list(exc.errors())
+    first = errors[0] if errors else {"loc": (), "msg": "invalid request", "type": "value_error"}
+    if first.get("type") == "json_invalid":
+        return error_response(400, "malformed_json", "request body is not valid JSON", "body")
+    field = field_path(first.get("loc", ()))
+    message = str(first.get("msg", "invalid value")).removeprefix("Value error, ")
+    if len(errors) > 1:
+        message += f" (and {len(errors) - 1} more problem{'s' if len(errors) > 2 else ''})"
+    return error_response(422, "validation_failed", f"{field or 'request'}: {message}", field)
+
+
+async def _http_error(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    code = _STATUS_CODES.get(exc.status_code, "http_error")
+    message = exc.detail if isinstance(exc.detail, str) else code.replace("_", " ")
+    return error_response(exc.status_code, code, message, headers=exc.headers)
+
+
+async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+    log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    return error_response(500, "internal_error", "an unexpected error occurred; see the logs")
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(ApiError, _api_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(Exception, _unexpected)
+
+
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    status: {"model": ErrorBody, "description": description}
+    for status, description in {
+        400: "Malformed request (e.g. body is not JSON)",
+        401: "Missing, invalid, expired or revoked credentials",
+        403: "Authenticated but not allowed (missing scope)",
+        413: "Request body larger than the limit",
+        422: "A field failed validation; `error.field` names it",
+        429: "Rate limited; retry after the `Retry-After` seconds",
+    }.items()
+}
+"""Error responses to declare on routes, so the OpenAPI documents list them with one schema."""

@@ -1,0 +1,42 @@
+"""Connections to PostgreSQL and Redis, opened in a service's lifespan and closed after."""
+
+from __future__ import annotations
+
+from psycopg import AsyncConnection
+from psycopg.rows import DictRow, dict_row
+from psycopg_pool import AsyncConnectionPool
+from redis.asyncio import Redis
+
+Pool = AsyncConnectionPool[AsyncConnection[DictRow]]
+"""An async PostgreSQL pool whose rows are dicts; connections are in autocommit mode, so
+``async with conn.transaction()`` marks each transaction explicitly."""
+
+
+async def open_pool(url: str, *, min_size: int = 1, max_size: int = 10) -> Pool:
+    pool = AsyncConnectionPool(
+        url,
+        min_size=min_size,
+        max_size=max_size,
+        open=False,
+        connection_class=AsyncConnection[DictRow],
+        kwargs={"row_factory": dict_row, "autocommit": True},
+        timeout=10,
+    )
+    await pool.open(wait=True, timeout=15)
+    return pool
+
+
+def open_redis(url: str) -> Redis:
+    return Redis.from_url(url, decode_responses=True, socket_timeout=5, health_check_interval=30)
+
+
+async def ping_postgres(pool: Pool) -> None:
+    async with pool.connection() as conn:
+        await conn.execute("SELECT 1")
+
+
+async def ping_redis(redis: Redis) -> None:
+    await redis.ping()
+
+
+__all__ = ["DictRow", "Pool", "open_pool", "open_redis", "ping_postgres", "ping_redis"]

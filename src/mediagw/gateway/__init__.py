@@ -1,0 +1,1 @@
+"""API gateway: one public entry routing ``/api/v1/...`` to the services."""

@@ -1,0 +1,117 @@
+"""The gateway's app factory: all-in-one (services in this process) or per-service (HTTP)."""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AsyncExitStack, asynccontextmanager
+
+import httpx
+from fastapi import FastAPI
+
+from mediagw.common.app import Check, create_service_app
+from mediagw.common.settings import load_settings
+from mediagw.common.storage import open_redis, ping_redis
+from mediagw.common.tokens import Authenticator, TokenCodec
+from mediagw.gateway.breaker import CircuitBreaker
+from mediagw.gateway.dispatch import DispatchMiddleware, GatewayState
+from mediagw.gateway.settings import GatewaySettings
+from mediagw.gateway.upstream import HttpUpstream, InProcessUpstream, Upstream
+
+SERVICE = "gateway"
+IN_PROCESS_SERVICES: dict[str, str] = {"auth": "mediagw.auth.app"}
+"""Services the all-in-one gateway mounts, by module exposing ``create_app``."""
+
+
+def _ready_check(app: FastAPI) -> Callable[[], Awaitable[None]]:
+    async def ready() -> None:
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://in-process"
+        ) as client:
+            response = await client.get("/health/ready")
+        if response.status_code != 200:
+            raise ConnectionError(f"/health/ready answered {response.status_code}")
+
+    return ready
+
+
+def create_app(settings: GatewaySettings | None = None) -> FastAPI:
+    settings = settings or load_settings(GatewaySettings)
+    state = GatewayState()
+    codec = TokenCodec(settings)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        redis = open_redis(settings.redis_url)
+        state.authenticator = Authenticator(codec, redis)
+        async with AsyncExitStack() as stack:
+            stack.push_async_callback(redis.aclose)
+            if settings.gateway_mode == "all-in-one":
+                await _mount_in_process(state, stack)
+            else:
+                _connect_upstreams(state, settings, stack)
+            yield
+
+    def checks(_: FastAPI) -> dict[str, tuple[Check, bool]]:
+        probes: dict[str, tuple[Check, bool]] = {}
+        authenticator = state.authenticator
+        if authenticator is not None:
+
+            async def redis_probe() -> None:
+                await ping_redis(authenticator.redis)
+
+            probes["redis"] = (redis_probe, True)
+        for name, upstream in state.upstreams.items():
+            probes[name] = (upstream.ready, True)
+        return probes
+
+    return create_service_app(
+        service=SERVICE,
+        settings=settings,
+        routers=[],
+        lifespan=lifespan,
+        checks=checks,
+        description="The public entry: routes /api/v1 to the services, checks tokens at the edge.",
+        inner_middleware=[(DispatchMiddleware, {"state": state})],
+    )
+
+
+async def _mount_in_process(state: GatewayState, stack: AsyncExitStack) -> None:
+    for name, module in IN_PROCESS_SERVICES.items():
+        service_app: FastAPI = importlib.import_module(module).create_app()
+        await stack.enter_async_context(service_app.router.lifespan_context(service_app))
+        ready = _ready_check(service_app)
+        state.upstreams[name] = InProcessUpstream(name, service_app, ready)
+        if name == "auth":
+            state.exchange_client = await stack.enter_async_context(
+                httpx.AsyncClient(
+                    transport=httpx.ASGITransport(app=service_app), base_url="http://in-process"
+                )
+            )
+
+
+def _connect_upstreams(
+    state: GatewayState, settings: GatewaySettings, stack: AsyncExitStack
+) -> None:
+    client = httpx.AsyncClient(
+        timeout=httpx.Timeout(
+            settings.upstream_timeout_seconds, connect=settings.upstream_connect_timeout_seconds
+        ),
+        limits=httpx.Limits(
+            max_connections=settings.upstream_max_connections,
+            max_keepalive_connections=settings.upstream_max_connections,
+        ),
+        follow_redirects=False,
+    )
+    stack.push_async_callback(client.aclose)
+    for name, url in settings.upstream_urls().items():
+        breaker = CircuitBreaker(
+            name, settings.breaker_failure_threshold, settings.breaker_reset_seconds
+        )
+        upstream: Upstream = HttpUpstream(name, url, client, breaker)
+        state.upstreams[name] = upstream
+    if "auth" in settings.upstream_urls():
+        state.exchange_client = client.__class__(
+            base_url=settings.upstream_urls()["auth"], timeout=client.timeout
+        )
+        stack.push_async_callback(state.exchange_client.aclose)

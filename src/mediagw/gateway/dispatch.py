@@ -1,0 +1,125 @@
+"""The gateway's core: authenticate at the edge, then hand the request to its service.
+
+Runs as the innermost middleware of the gateway app, so requests it routes have already passed
+request ids, metrics, security headers, CORS and the body limit, and requests it does not route
+(health, metrics) fall through to the gateway's own endpoints.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from mediagw.common.errors import ApiError
+from mediagw.common.middleware import send_error
+from mediagw.common.security import unauthorized
+from mediagw.common.tokens import Authenticator, InvalidToken
+from mediagw.gateway.routing import INTERNAL, Route, is_public, route_for
+from mediagw.gateway.upstream import Upstream
+
+API_PREFIX = "/api/v1"
+EXCHANGE_PATH = "/api/v1/auth/api-keys/exchange"
+_EXCHANGE_MARGIN_SECONDS = 30
+
+
+@dataclass
+class GatewayState:
+    """Filled by the gateway's lifespan: the upstreams and the token checker."""
+
+    upstreams: dict[str, Upstream] = field(default_factory=dict)
+    authenticator: Authenticator | None = None
+    exchange_client: httpx.AsyncClient | None = None
+    exchanged: dict[str, tuple[str, float]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class _RouteLabel:
+    """Stands in for a Starlette route so metrics label proxied calls by table entry."""
+
+    path: str
+
+
+class DispatchMiddleware:
+    def __init__(self, app: ASGIApp, state: GatewayState) -> None:
+        self.app = app
+        self.state = state
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path = str(scope.get("path", ""))
+        if scope["type"] != "http" or not path.startswith(API_PREFIX):
+            await self.app(scope, receive, send)
+            return
+        try:
+            route = self._route(path)
+            scope["route"] = _RouteLabel(route.name)
+            await self._authenticate(scope)
+            upstream = self.state.upstreams.get(route.service)
+            if upstream is None:
+                raise ApiError(
+                    503, "service_not_deployed", f"{route.service} is not deployed in this stack"
+                )
+        except ApiError as error:
+            await send_error(send, error)
+            return
+        try:
+            await upstream(scope, receive, send)
+        except ApiError as error:  # raised by an HTTP upstream before it started answering
+            await send_error(send, error)
+
+    @staticmethod
+    def _route(path: str) -> Route:
+        route = None if INTERNAL.match(path) else route_for(path)
+        if route is None:
+            raise ApiError(404, "not_found", f"no API endpoint at {path}")
+        return route
+
+    async def _authenticate(self, scope: Scope) -> None:
+        headers: dict[bytes, bytes] = dict(scope["headers"])
+        authorization = headers.get(b"authorization", b"").decode("latin-1")
+        api_key = headers.get(b"x-api-key", b"").decode("latin-1")
+        if api_key and not authorization and scope["path"] != EXCHANGE_PATH:
+            authorization = f"Bearer {await self._exchange(api_key)}"
+            scope["headers"] = [
+                *(h for h in scope["headers"] if h[0] not in {b"x-api-key", b"authorization"}),
+                (b"authorization", authorization.encode()),
+            ]
+        if authorization.lower().startswith("bearer "):
+            assert self.state.authenticator is not None
+            try:
+                principal = await self.state.authenticator.authenticate(authorization[7:].strip())
+            except InvalidToken as exc:
+                raise unauthorized(exc.code, exc.message) from None
+            scope.setdefault("state", {})["principal"] = principal
+        elif authorization and not authorization.lower().startswith("basic "):
+            raise unauthorized("invalid_token", "Authorization header must be 'Bearer <token>'")
+        elif not is_public(str(scope["method"]), str(scope["path"])):
+            raise unauthorized("missing_token", "this endpoint needs an access token")
+
+    async def _exchange(self, api_key: str) -> str:
+        """Trade an API key for an access token at the auth service, cached until near expiry."""
+        cache_key = hashlib.sha256(api_key.encode()).hexdigest()
+        cached = self.state.exchanged.get(cache_key)
+        if cached and cached[1] > time.monotonic():
+            return cached[0]
+        client = self.state.exchange_client
+        if client is None:
+            raise ApiError(503, "service_not_deployed", "auth is not deployed: API keys unusable")
+        response = await client.post(EXCHANGE_PATH, headers={"x-api-key": api_key})
+        if response.status_code != 200:
+            body: dict[str, Any] = response.json() if response.content else {}
+            detail = body.get("error", {}) if isinstance(body.get("error"), dict) else {}
+            raise ApiError(
+                response.status_code if response.status_code < 500 else 502,
+                str(detail.get("code", "invalid_api_key")),
+                str(detail.get("message", "API key rejected")),
+                field="X-API-Key",
+            )
+        token = response.json()
+        expires = time.monotonic() + int(token["expires_in"]) - _EXCHANGE_MARGIN_SECONDS
+        self.state.exchanged[cache_key] = (str(token["access_token"]), expires)
+        return str(token["access_token"])

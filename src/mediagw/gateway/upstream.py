@@ -1,0 +1,116 @@
+"""Where a routed request goes: a service app in this process, or a service over HTTP.
+
+Both speak ASGI to the gateway, so the dispatcher does not care which mode it runs in. The HTTP
+upstream pools connections, bounds every call with timeouts, and sits behind a circuit breaker.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Protocol
+
+import httpx
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from mediagw.common.errors import ApiError
+from mediagw.gateway.breaker import CircuitBreaker
+
+HOP_BY_HOP = frozenset(
+    {b"connection", b"keep-alive", b"proxy-authenticate", b"proxy-authorization", b"te",
+     b"trailers", b"transfer-encoding", b"upgrade", b"host", b"content-length"}
+)  # fmt: skip
+
+
+class Upstream(Protocol):
+    name: str
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None: ...
+
+    async def ready(self) -> None: ...
+
+
+class InProcessUpstream:
+    """A service app mounted in the gateway process (all-in-one mode)."""
+
+    def __init__(self, name: str, app: ASGIApp, ready: Callable[[], Awaitable[None]]) -> None:
+        self.name = name
+        self.app = app
+        self._ready = ready
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self.app(scope, receive, send)
+
+    async def ready(self) -> None:
+        await self._ready()
+
+
+class HttpUpstream:
+    """A service reached over HTTP (per-service mode)."""
+
+    def __init__(
+        self,
+        name: str,
+        base_url: str,
+        client: httpx.AsyncClient,
+        breaker: CircuitBreaker,
+    ) -> None:
+        self.name = name
+        self.base_url = base_url
+        self.client = client
+        self.breaker = breaker
+
+    async def ready(self) -> None:
+        response = await self.client.get(f"{self.base_url}/health/ready")
+        if response.status_code != 200:
+            raise ConnectionError(f"{self.name} /health/ready answered {response.status_code}")
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if not self.breaker.allow():
+            raise ApiError(
+                503,
+                "upstream_unavailable",
+                f"{self.name} is failing; the gateway stopped calling it for a moment",
+                headers={"Retry-After": str(self.breaker.retry_after())},
+            )
+        body = b""
+        while True:
+            message = await receive()
+            body += message.get("body", b"")
+            if not message.get("more_body", False):
+                break
+        headers = [(k, v) for k, v in scope["headers"] if k.lower() not in HOP_BY_HOP]
+        client_host = scope.get("client", ("", 0))[0] if scope.get("client") else ""
+        headers.append((b"x-forwarded-for", client_host.encode()))
+        url = f"{self.base_url}{scope['path']}"
+        if scope.get("query_string"):
+            url += "?" + scope["query_string"].decode("latin-1")
+        request = self.client.build_request(scope["method"], url, headers=headers, content=body)
+        try:
+            response = await self.client.send(request, stream=True)
+        except httpx.TimeoutException:
+            self.breaker.record_failure()
+            raise ApiError(504, "upstream_timeout", f"{self.name} did not answer in time") from None
+        except httpx.TransportError as exc:
+            self.breaker.record_failure()
+            raise ApiError(
+                502, "upstream_unreachable", f"{self.name} is unreachable: {exc}"
+            ) from None
+        if response.status_code >= 500:
+            self.breaker.record_failure()
+        else:
+            self.breaker.record_success()
+        try:
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": response.status_code,
+                    "headers": [
+                        (k, v) for k, v in response.headers.raw if k.lower() not in HOP_BY_HOP
+                    ],
+                }
+            )
+            async for chunk in response.aiter_raw():
+                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
+        finally:
+            await response.aclose()
