@@ -26,7 +26,7 @@ from harness.isolation import unique_suffix, with_database
 from harness.mailbox import Mailbox
 from harness.migrations import Migrator
 
-ADMIN_EMAIL = "admin@harness.test"
+ADMIN_EMAIL = "admin@harness.example.org"
 DEFAULT_LIMITS = {
     # Load runs log in thousands of users from one address: the defaults would throttle them.
     "MG_RATE_LIMIT_LOGIN": "100000/60",
@@ -107,7 +107,7 @@ def _fresh_database(postgres: Backend) -> str:
 
 
 def _drop_database(server_url: str, database_url: str) -> None:
-    name = database_url.rsplit("/", 1)[-1].split("?")[0]
+    name = database_url.rsplit("/", 1)[-1].split("?", maxsplit=1)[0]
     with psycopg.connect(server_url, autocommit=True) as admin:
         admin.execute(
             sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
