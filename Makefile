@@ -5,14 +5,17 @@ VENV    := .venv
 BIN     := $(VENV)/bin
 PYTEST_ARGS ?=
 
-.PHONY: help bootstrap run test lint fmt unit integration bench-fixtures clean
+.PHONY: help bootstrap run test lint fmt unit integration e2e bench-fixtures bench-auth stack clean
 
 help:
 	@echo "make run             the main job: backends up, schema migrated, verdict, all down"
 	@echo "make test            lint (ruff, ruff format, mypy, migration lint) + every test"
 	@echo "make unit            unit tests only (no backends)"
 	@echo "make integration     suites against real backends"
+	@echo "make e2e             journeys through the gateway of a launched stack"
+	@echo "make stack           start the stack and keep it running (Ctrl-C stops it)"
 	@echo "make bench-fixtures  time per isolated database, cold start per backend"
+	@echo "make bench-auth      login / refresh / protected route under 50 concurrent users"
 	@echo "make fmt             format and auto-fix"
 
 bootstrap:
@@ -35,6 +38,15 @@ unit: bootstrap
 
 integration: bootstrap
 	$(BIN)/pytest -m integration $(PYTEST_ARGS)
+
+e2e: bootstrap
+	$(BIN)/pytest -m e2e $(PYTEST_ARGS)
+
+stack: bootstrap
+	$(BIN)/mgh stack up
+
+bench-auth: bootstrap
+	$(BIN)/python benchmarks/bench_auth.py $(BENCH_ARGS)
 
 bench-fixtures: bootstrap
 	$(BIN)/python benchmarks/bench_fixtures.py

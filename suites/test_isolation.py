@@ -19,6 +19,7 @@ from harness.isolation import (
     RedisDatabase,
     RedisDatabases,
     TemplateDatabases,
+    with_database,
 )
 
 pytestmark = pytest.mark.integration
@@ -126,7 +127,7 @@ def test_cleanup_happens_even_when_the_test_fails(
     result.assert_outcomes(failed=1)
     database, index, topic = record.read_text().split()
     assert not database_exists(postgres_backend.url, database)
-    with redis.Redis.from_url(redis_backend.url, db=int(index)) as client:
+    with redis.Redis.from_url(with_database(redis_backend.url, index)) as client:
         assert client.dbsize() == 0
     with redis.Redis.from_url(redis_backend.url, db=0) as control:
         assert control.get(f"mgh:claim:{index}") is None

@@ -10,21 +10,23 @@ import os
 import signal
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import click
+import httpx
 
+from harness.accounts import Account, expect, login, refresh, register_verified
 from harness.backends import SPECS, Backend, BackendUnavailable, BackendUnhealthy, resolve
 from harness.migrations import (
     Migration,
     MigrationError,
     Migrator,
     default_directory,
-    discover,
     lint,
 )
+from harness.stack import StackError, launch
 
 
 def _fail(message: str) -> None:
@@ -216,39 +218,94 @@ def migrate_status(url: str | None, directory: Path | None) -> None:
     click.echo(f"{len(rows) - pending} applied, {pending} pending")
 
 
+# --- the stack ------------------------------------------------------------------------------
+
+
+@main.group()
+def stack() -> None:
+    """The reference Media Gateway stack (gateway + services on real backends)."""
+
+
+@stack.command("up")
+@click.option("--workers", default=1, show_default=True, help="Gateway worker processes.")
+@click.option("--port", type=int, default=None, help="Gateway port (default: a free one).")
+@_timeout
+def stack_up(workers: int, port: int | None, timeout: float) -> None:
+    """Start backends and the all-in-one gateway; keep running until Ctrl-C."""
+    try:
+        running = launch(workers=workers, port=port, timeout=timeout)
+    except (StackError, BackendUnavailable, BackendUnhealthy) as exc:
+        _fail(str(exc))
+    with running:
+        click.echo(f"gateway   {running.base_url}  (all-in-one, {workers} worker(s))")
+        click.echo(f"database  {running.database_url}")
+        click.echo(f"redis     {running.redis_url}")
+        if running.mailbox is not None:
+            click.echo(f"mailbox   {running.mailbox.directory}  (e-mails the stack sends)")
+        click.echo(f"\nexport MG_TARGET_URL={running.base_url}")
+        if running.mailbox is not None:
+            click.echo(f"export MG_TARGET_MAILBOX={running.mailbox.directory}")
+        click.echo("\nrunning; Ctrl-C to stop")
+        signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+        try:
+            signal.pause()
+        except KeyboardInterrupt:
+            click.echo("stopping")
+
+
 # --- the main job --------------------------------------------------------------------------
 
 
 @main.command("run")
 @_timeout
 def run(timeout: float) -> None:
-    """The main job. For now: backends up, schema migrated on a scratch database, all down.
+    """The main job: backends up, stack up, a smoke journey through the gateway, verdict.
 
-    Later issues grow this into: start the stack, run a load profile, print the verdict and
-    write the report.
+    Later issues grow this into: run a load profile, write the report.
     """
-    from harness.isolation import TemplateDatabases  # noqa: PLC0415 — only this command needs it
-
     click.echo("backends (resolution: env URL → container → local process → embedded):")
     with _backends((), timeout) as started:
-        postgres = next(b for b in started if b.name == "postgres")
-        databases = TemplateDatabases(postgres.url)
+        by_name = {b.name: b for b in started}
+        begun = time.monotonic()
         try:
-            begun = time.monotonic()
-            template = databases.prepare()
-            count = len(discover())
+            running = launch(backends=by_name, timeout=timeout)
+        except StackError as exc:
+            _fail(str(exc))
+        with running, httpx.Client(base_url=running.base_url, timeout=15) as client:
             click.echo(
-                f"schema: {count} migrations applied to scratch database {template} in "
+                f"stack: gateway at {running.base_url}, schema migrated, ready in "
                 f"{time.monotonic() - begun:.2f}s"
             )
-        except MigrationError as exc:
-            _fail(str(exc))
-        finally:
-            databases.close()
+            assert running.mailbox is not None
+            mailbox = running.mailbox
+            account = Account("", "")
+            journey: list[tuple[str, Callable[[], object]]] = [
+                ("register + verify e-mail", lambda: account.__dict__.update(
+                    register_verified(client, mailbox).__dict__
+                )),
+                ("login", lambda: login(client, account, device_id="mgh-run")),
+                ("GET /me", lambda: expect(client.get("/api/v1/me", headers=account.headers), 200)),
+                ("refresh (rotate)", lambda: refresh(client, account)),
+                ("logout", lambda: expect(
+                    client.post("/api/v1/auth/logout", headers=account.headers), 204
+                )),
+            ]  # fmt: skip
+            for name, action in journey:
+                began = time.perf_counter()
+                try:
+                    action()
+                except AssertionError as exc:
+                    _fail(f"journey step {name!r} failed: {exc}")
+                click.echo(
+                    f"  journey: {name:<26} ok  {(time.perf_counter() - began) * 1000:6.1f} ms"
+                )
         problems = [(b.name, p) for b in started if (p := b.health()) is not None]
     if problems:
         for name, problem in problems:
             click.secho(f"  {name}: unhealthy: {problem}", fg="red")
         sys.exit(1)
-    click.secho(f"verdict: OK — {len(started)} backends healthy, schema migrates", fg="green")
-    click.echo(f"(pid {os.getpid()}: every backend this run started has been stopped)")
+    click.secho(
+        f"verdict: OK — {len(started)} backends healthy, stack up, auth journey passes",
+        fg="green",
+    )
+    click.echo(f"(pid {os.getpid()}: everything this run started has been stopped)")

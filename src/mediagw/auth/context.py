@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import dataclass
 from typing import Annotated
 
@@ -59,7 +60,9 @@ Ctx = Annotated[AuthContext, Depends(_context)]
 
 def client_ip(request: Request, settings: AuthSettings) -> str:
     if settings.trust_forwarded_for:
-        forwarded = request.headers.get("x-forwarded-for", "")
-        if forwarded:
-            return forwarded.split(",")[0].strip()
+        forwarded = request.headers.get("x-forwarded-for", "").split(",")[0].strip()
+        try:  # the address is stored (inet) and keys rate limits: only a real address counts
+            return str(ipaddress.ip_address(forwarded))
+        except ValueError:
+            pass
     return request.client.host if request.client else "unknown"

@@ -74,7 +74,7 @@ class SmtpEmailSender:
 
 
 class FileOutboxEmailSender:
-    """Writes each message as ``<outbox>/<epoch-ms>-<id>.json``."""
+    """Writes each message as ``<outbox>/<epoch-ns>-<id>.json``."""
 
     def __init__(self, directory: Path) -> None:
         self.directory = directory
@@ -84,7 +84,7 @@ class FileOutboxEmailSender:
         await asyncio.to_thread(self._write, email)
 
     def _write(self, email: Email) -> None:
-        name = f"{int(time.time() * 1000):013d}-{uuid.uuid4().hex}.json"
+        name = f"{time.time_ns():020d}-{uuid.uuid4().hex}.json"  # names sort in sending order
         temporary = self.directory / f".{name}.tmp"
         temporary.write_text(json.dumps({**asdict(email), "sent_at": time.time()}))
         os.replace(temporary, self.directory / name)

@@ -115,7 +115,16 @@ async def refresh(
             REFRESHES.labels("unknown").inc()
             raise OAuthError("invalid_grant", "refresh token is not recognised", "refresh_token")
         family_id, user_id = str(row["family_id"]), str(row["user_id"])
-        if row["client_id"] is not None and client_id not in (None, row["client_id"]):
+        if row["client_id"] is not None and client_id is None:
+            # Bound to a client: only that client, authenticated (the caller checked its
+            # secret when it named itself), may use it — a stolen token alone is not enough.
+            REFRESHES.labels("wrong_client").inc()
+            raise OAuthError(
+                "invalid_client",
+                "this refresh token was issued to a client: authenticate as that client",
+                "client_id",
+            )
+        if row["client_id"] is not None and client_id != row["client_id"]:
             REFRESHES.labels("wrong_client").inc()
             raise OAuthError(
                 "invalid_grant", "refresh token was issued to another client", "client_id"

@@ -49,7 +49,7 @@ class Passwords:
 
     def _verify(self, stored: str | None, password: str) -> bool:
         try:
-            return self._hasher.verify(stored or self._decoy, password) and stored is not None
+            return self._hasher.verify(stored or self._decoy, password) and bool(stored)
         except (VerifyMismatchError, VerificationError, InvalidHashError):
             return False
 

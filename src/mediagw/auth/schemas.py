@@ -5,9 +5,17 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    EmailStr,
+    Field,
+    field_validator,
+    model_validator,
+)
 
 from mediagw.auth.passwords import MAX_LENGTH, password_problem
 from mediagw.auth.settings import KNOWN_SCOPES
@@ -19,8 +27,31 @@ GRANT_DEVICE_CODE = "urn:ietf:params:oauth:grant-type:device_code"
 assert set(Scope.__args__) == KNOWN_SCOPES  # type: ignore[attr-defined]  # Literal exposes __args__ at runtime
 
 
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def _no_control_characters(value: str) -> str:
+    if _CONTROL.search(value):
+        raise ValueError("must not contain control characters")
+    return value
+
+
+Label = Annotated[str, AfterValidator(_no_control_characters)]
+"""Free text people read (display and device names): printable characters only."""
+
+
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=False)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_nul(cls, value: Any) -> Any:
+        """NUL is never meaningful in this API and PostgreSQL text cannot store it: refuse it
+        as a validation error of the field instead of failing later in the database."""
+        items = value if isinstance(value, list) else [value]
+        if any(isinstance(item, str) and "\x00" in item for item in items):
+            raise ValueError("must not contain NUL characters")
+        return value
 
 
 def _new_password(value: str) -> str:
@@ -33,7 +64,7 @@ def _new_password(value: str) -> str:
 class RegisterRequest(Strict):
     email: EmailStr = Field(max_length=320)
     password: str = Field(max_length=MAX_LENGTH)
-    display_name: str | None = Field(None, min_length=1, max_length=100)
+    display_name: Label | None = Field(None, min_length=1, max_length=100)
 
     _password = field_validator("password")(_new_password)
 
@@ -55,7 +86,7 @@ class LoginRequest(Strict):
     email: EmailStr = Field(max_length=320)
     password: str = Field(min_length=1, max_length=MAX_LENGTH)
     device_id: DeviceId | None = None
-    device_name: str | None = Field(None, min_length=1, max_length=200)
+    device_name: Label | None = Field(None, min_length=1, max_length=200)
 
 
 class TokenResponse(Strict):
@@ -75,7 +106,7 @@ class MfaChallenge(Strict):
 
 class MfaVerifyRequest(Strict):
     mfa_token: OpaqueToken
-    code: str | None = Field(None, pattern=r"^\d{6}$")
+    code: str | None = Field(None, pattern=r"^[0-9]{6}$")
     recovery_code: str | None = Field(None, pattern=r"^[0-9a-f]{8}-[0-9a-f]{8}$")
 
     @model_validator(mode="after")
@@ -123,7 +154,7 @@ class SessionList(Strict):
 
 
 class ApiKeyCreate(Strict):
-    name: str = Field(min_length=1, max_length=100)
+    name: Label = Field(min_length=1, max_length=100)
     scopes: list[Scope] = Field(min_length=1, max_length=3)
     expires_in_days: int | None = Field(None, ge=1, le=365)
 
@@ -171,7 +202,7 @@ def _redirect_uri_problem(uri: str) -> str | None:
 
 
 class ClientCreate(Strict):
-    name: str = Field(min_length=1, max_length=200)
+    name: Label = Field(min_length=1, max_length=200)
     redirect_uris: list[str] = Field(default_factory=list, max_length=10)
     scopes: list[Scope] = Field(min_length=1, max_length=3)
     grant_types: list[Literal["authorization_code", "refresh_token", "device_code"]] = Field(
@@ -241,7 +272,7 @@ class TokenRequest(Strict):
     client_secret: str | None = Field(None, max_length=256)
     scope: str | None = Field(None, max_length=200)
     device_id: DeviceId | None = None
-    device_name: str | None = Field(None, max_length=200)
+    device_name: Label | None = Field(None, max_length=200)
 
 
 class MfaEnrollment(Strict):
@@ -250,7 +281,7 @@ class MfaEnrollment(Strict):
 
 
 class MfaConfirmRequest(Strict):
-    code: str = Field(pattern=r"^\d{6}$")
+    code: str = Field(pattern=r"^[0-9]{6}$")
 
 
 class RecoveryCodes(Strict):

@@ -48,23 +48,26 @@ class AuthSettings(TokenSettings):
 
     @model_validator(mode="after")
     def _check_auth(self) -> AuthSettings:
+        problems = []
         if self.jwt_algorithm != "HS256":
             if self.jwt_private_key_file is None or not self.jwt_private_key_file.is_file():
-                raise ValueError(
-                    "MG_JWT_PRIVATE_KEY_FILE: the auth service signs tokens and needs the private "
-                    f"key file when MG_JWT_ALGORITHM={self.jwt_algorithm}"
+                problems.append(
+                    "MG_JWT_PRIVATE_KEY_FILE: the auth service signs tokens and needs the "
+                    f"private key file when MG_JWT_ALGORITHM={self.jwt_algorithm}"
                 )
             if self.data_key is None:
-                raise ValueError(
+                problems.append(
                     "MG_DATA_KEY: required with asymmetric JWT keys (encrypts TOTP secrets)"
                 )
         if self.smtp_url is None and self.email_outbox_dir is None:
-            raise ValueError(
+            problems.append(
                 "MG_SMTP_URL: required to send e-mail (or MG_EMAIL_OUTBOX_DIR to write e-mails "
                 "to files, outside production)"
             )
-        if self.smtp_url is None and self.env == "production":
-            raise ValueError("MG_SMTP_URL: required in production; the file outbox is for dev/test")
+        elif self.smtp_url is None and self.env == "production":
+            problems.append("MG_SMTP_URL: required in production; the file outbox is for dev/test")
+        if problems:
+            raise ValueError("; ".join(problems))
         return self
 
     @property

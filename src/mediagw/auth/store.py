@@ -97,6 +97,14 @@ class OneTimeTokens:
         )
         return await cursor.fetchone()
 
+    async def retire_all(self, conn: Conn, user_id: str) -> None:
+        """Mark every outstanding token of the user used (e.g. the other reset links)."""
+        await conn.execute(
+            f"UPDATE auth.{self.table} SET used_at = now() "  # noqa: S608 — constant table name
+            "WHERE user_id = %s AND used_at IS NULL",
+            (user_id,),
+        )
+
 
 EMAIL_VERIFICATIONS = OneTimeTokens("email_verifications")
 PASSWORD_RESETS = OneTimeTokens("password_resets")

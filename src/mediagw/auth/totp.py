@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import secrets
 import time
 
@@ -21,7 +22,7 @@ def provisioning_uri(secret: str, account: str, issuer: str) -> str:
 
 def matching_step(secret: str, code: str, last_used_step: int | None) -> int | None:
     """The time step ``code`` is valid for, if any and newer than the last one used."""
-    if not (code.isdigit() and len(code) == 6):
+    if re.fullmatch(r"[0-9]{6}", code) is None:  # str.isdigit() also admits e.g. Arabic digits
         return None
     totp = pyotp.TOTP(secret)
     now_step = int(time.time()) // PERIOD

@@ -20,7 +20,11 @@ from starlette.middleware.cors import CORSMiddleware
 from mediagw import __version__
 from mediagw.common.errors import install_error_handlers
 from mediagw.common.metrics import MetricsMiddleware, metrics_endpoint
-from mediagw.common.middleware import BodySizeLimitMiddleware, SecurityHeadersMiddleware
+from mediagw.common.middleware import (
+    BodySizeLimitMiddleware,
+    SecurityHeadersMiddleware,
+    UnexpectedErrorMiddleware,
+)
 from mediagw.common.requestid import RequestIdMiddleware
 from mediagw.common.settings import ServiceSettings
 
@@ -127,6 +131,7 @@ def create_service_app(
     for middleware, options in inner_middleware:
         app.add_middleware(middleware, **options)
     app.add_middleware(BodySizeLimitMiddleware, limit=settings.max_body_bytes)
+    app.add_middleware(UnexpectedErrorMiddleware)
     if settings.cors_origin_list:
         app.add_middleware(
             CORSMiddleware,

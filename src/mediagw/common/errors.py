@@ -16,6 +16,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from mediagw.common.requestid import current_request_id
 
@@ -98,6 +99,8 @@ def field_path(location: Sequence[int | str]) -> str | None:
     text = ""
     for part in parts:
         text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    if not text and len(location) == 1 and location[0] == "body":
+        return "body"  # the body as a whole is wrong (e.g. not an object)
     return text or None
 
 
@@ -119,11 +122,35 @@ async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
     return error_response(422, "validation_failed", f"{field or 'request'}: {message}", field)
 
 
-async def _http_error(_: Request, exc: Exception) -> JSONResponse:
+_PROBED_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+
+
+def allowed_methods(request: Request) -> list[str]:
+    """Every method some route of the app answers at this path.
+
+    Starlette raises 405 from the first route whose path matches, so its ``Allow`` lists that
+    route's methods only; a path served by several routes (GET and POST on ``/api-keys``) needs
+    the union. Each method is probed through the routes' public ``matches`` on a copy of the
+    scope, which also sees routes nested in included routers.
+    """
+    routes = getattr(request.app, "routes", ())
+    allowed = []
+    for method in _PROBED_METHODS:
+        probe = {k: dict(v) if isinstance(v, dict) else v for k, v in request.scope.items()}
+        probe["method"] = method
+        if any(route.matches(probe)[0] is Match.FULL for route in routes):
+            allowed.append(method)
+    return allowed
+
+
+async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     code = _STATUS_CODES.get(exc.status_code, "http_error")
     message = exc.detail if isinstance(exc.detail, str) else code.replace("_", " ")
-    return error_response(exc.status_code, code, message, headers=exc.headers)
+    headers = dict(exc.headers or {})
+    if exc.status_code == 405 and (methods := allowed_methods(request)):
+        headers["Allow"] = ", ".join(methods)
+    return error_response(exc.status_code, code, message, headers=headers or None)
 
 
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

@@ -7,6 +7,7 @@ for the gateway's overhead budget.
 from __future__ import annotations
 
 import json
+import logging
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -21,6 +22,7 @@ SECURITY_HEADERS: tuple[tuple[bytes, bytes], ...] = (
     (b"cross-origin-resource-policy", b"same-origin"),
 )
 _DOC_PATHS = ("/docs", "/redoc")
+log = logging.getLogger("mediagw.errors")
 
 
 class SecurityHeadersMiddleware:
@@ -74,17 +76,74 @@ class BodySizeLimitMiddleware:
             await send_error(send, BodyTooLarge(self.limit), close=True)
             return
         received = 0
+        exceeded = started = replaced = False
 
         async def counting_receive() -> Message:
-            nonlocal received
+            nonlocal received, exceeded
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > self.limit:
+                    exceeded = True
                     raise BodyTooLarge(self.limit)
             return message
 
-        await self.app(scope, counting_receive, send)
+        async def guarded_send(message: Message) -> None:
+            # Frameworks may turn the error raised from receive() into an answer of their own
+            # (FastAPI: 400 "error parsing the body"); whatever the app answers to a body cut
+            # short is replaced by the 413 it deserves.
+            nonlocal started, replaced
+            if replaced:
+                return
+            if message["type"] == "http.response.start":
+                if exceeded:
+                    replaced = True
+                    await send_error(send, BodyTooLarge(self.limit), close=True)
+                    return
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, counting_receive, guarded_send)
+        except BodyTooLarge as error:
+            if started or replaced:
+                raise
+            await send_error(send, error, close=True)
+
+
+class UnexpectedErrorMiddleware:
+    """Answers an unhandled exception with the shared 500 error inside the middleware stack.
+
+    Starlette's last-resort handler answers from outside every middleware, so its 500 would
+    lack the request id (in the body and the header), the security headers and CORS. This one
+    sits just inside them; the exception is logged with its traceback here.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracking_send)
+        except Exception as exc:
+            if started:
+                raise
+            log.exception(
+                "unhandled error on %s %s", scope.get("method"), scope.get("path"), exc_info=exc
+            )
+            error = ApiError(500, "internal_error", "an unexpected error occurred; see the logs")
+            await send_error(send, error)
 
 
 async def send_error(send: Send, error: ApiError, *, close: bool = False) -> None:

@@ -33,6 +33,11 @@ async def optional_principal(
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)],
 ) -> Principal | None:
     """The caller if a valid token was sent, None if none was; an invalid token is a 401."""
+    verified = request.scope.get("state", {}).get("principal")
+    if isinstance(verified, Principal):
+        # The all-in-one gateway already verified this request's token in this process (scope
+        # state cannot be set by a client), so the second Redis round trip is skipped.
+        return verified
     if credentials is None:
         if request.headers.get("authorization"):
             raise unauthorized("invalid_token", "Authorization header must be 'Bearer <token>'")

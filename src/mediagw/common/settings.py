@@ -7,9 +7,11 @@ per problem, each naming the environment variable to fix, never a traceback.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import math
 import secrets
+import zlib
 from collections import Counter
 from pathlib import Path
 from typing import Literal, TypeVar
@@ -62,6 +64,11 @@ def _looks_weak(secret: str) -> str | None:
         return "is a well-known placeholder value"
     if len(secret.encode()) < MIN_SECRET_BYTES:
         return f"is {len(secret.encode())} bytes; at least {MIN_SECRET_BYTES} are required"
+    if len(zlib.compress(secret.encode(), 9)) < len(secret.encode()) // 2:
+        return "is repetitive (it compresses to less than half its size)"
+    steps = sum(1 for a, b in itertools.pairwise(secret) if abs(ord(b) - ord(a)) == 1)
+    if steps > len(secret) // 3:
+        return "is a run of consecutive characters"
     counts = Counter(secret)
     entropy = -sum(n / len(secret) * math.log2(n / len(secret)) for n in counts.values())
     if entropy * len(secret) < 128:

@@ -108,7 +108,9 @@ def _connect_upstreams(
         breaker = CircuitBreaker(
             name, settings.breaker_failure_threshold, settings.breaker_reset_seconds
         )
-        upstream: Upstream = HttpUpstream(name, url, client, breaker)
+        upstream: Upstream = HttpUpstream(
+            name, url, client, breaker, trust_forwarded_for=settings.trust_forwarded_for
+        )
         state.upstreams[name] = upstream
     if "auth" in settings.upstream_urls():
         state.exchange_client = client.__class__(

@@ -30,7 +30,7 @@ class CircuitBreaker:
         self.reset_seconds = reset_seconds
         self.failures = 0
         self.opened_at: float | None = None
-        self._trial_in_flight = False
+        self._trial_started: float | None = None
 
     @property
     def state(self) -> State:
@@ -49,19 +49,26 @@ class CircuitBreaker:
         state = self.state
         if state is State.CLOSED:
             return True
-        if state is State.HALF_OPEN and not self._trial_in_flight:
-            self._trial_in_flight = True
+        now = time.monotonic()
+        trial_stale = self._trial_started is None or now - self._trial_started >= self.reset_seconds
+        if state is State.HALF_OPEN and trial_stale:
+            # One trial at a time; a trial that never reported back expires after a reset period.
+            self._trial_started = now
             return True
         return False
+
+    def release(self) -> None:
+        """The admitted call ended without a verdict (cancelled, bad request): free the trial."""
+        self._trial_started = None
 
     def record_success(self) -> None:
         self.failures = 0
         self.opened_at = None
-        self._trial_in_flight = False
+        self._trial_started = None
         BREAKER_STATE.labels(self.name).set(0)
 
     def record_failure(self) -> None:
-        self._trial_in_flight = False
+        self._trial_started = None
         self.failures += 1
         if self.failures >= self.threshold or self.opened_at is not None:
             self.opened_at = time.monotonic()

@@ -53,16 +53,56 @@ class HttpUpstream:
         base_url: str,
         client: httpx.AsyncClient,
         breaker: CircuitBreaker,
+        trust_forwarded_for: bool = False,
     ) -> None:
         self.name = name
         self.base_url = base_url
         self.client = client
         self.breaker = breaker
+        self.trust_forwarded_for = trust_forwarded_for
 
     async def ready(self) -> None:
         response = await self.client.get(f"{self.base_url}/health/ready")
         if response.status_code != 200:
             raise ConnectionError(f"{self.name} /health/ready answered {response.status_code}")
+
+    async def _forward(self, scope: Scope, receive: Receive) -> httpx.Response:
+        """Send the request upstream; transport failures count against the breaker."""
+        body = b""
+        while True:
+            message = await receive()
+            body += message.get("body", b"")
+            if not message.get("more_body", False):
+                break
+        headers = [
+            (k, v)
+            for k, v in scope["headers"]
+            if k.lower() not in HOP_BY_HOP and k.lower() != b"x-forwarded-for"
+        ]
+        client_host = scope.get("client", ("", 0))[0] if scope.get("client") else ""
+        # Services trust this header from the gateway, so a client's own X-Forwarded-For is
+        # dropped (it would let anyone pick the address rate limits and audit logs see), unless
+        # the gateway itself sits behind a proxy it trusts: then the chain is extended.
+        chain = [client_host]
+        if self.trust_forwarded_for:
+            incoming = b",".join(v for k, v in scope["headers"] if k.lower() == b"x-forwarded-for")
+            parts = incoming.decode("latin-1").split(",")
+            chain = [*(p.strip() for p in parts if p.strip()), client_host]
+        headers.append((b"x-forwarded-for", ", ".join(chain).encode("latin-1")))
+        url = f"{self.base_url}{scope['path']}"
+        if scope.get("query_string"):
+            url += "?" + scope["query_string"].decode("latin-1")
+        request = self.client.build_request(scope["method"], url, headers=headers, content=body)
+        try:
+            return await self.client.send(request, stream=True)
+        except httpx.TimeoutException:
+            self.breaker.record_failure()
+            raise ApiError(504, "upstream_timeout", f"{self.name} did not answer in time") from None
+        except httpx.TransportError as exc:
+            self.breaker.record_failure()
+            raise ApiError(
+                502, "upstream_unreachable", f"{self.name} is unreachable: {exc}"
+            ) from None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if not self.breaker.allow():
@@ -72,29 +112,11 @@ class HttpUpstream:
                 f"{self.name} is failing; the gateway stopped calling it for a moment",
                 headers={"Retry-After": str(self.breaker.retry_after())},
             )
-        body = b""
-        while True:
-            message = await receive()
-            body += message.get("body", b"")
-            if not message.get("more_body", False):
-                break
-        headers = [(k, v) for k, v in scope["headers"] if k.lower() not in HOP_BY_HOP]
-        client_host = scope.get("client", ("", 0))[0] if scope.get("client") else ""
-        headers.append((b"x-forwarded-for", client_host.encode()))
-        url = f"{self.base_url}{scope['path']}"
-        if scope.get("query_string"):
-            url += "?" + scope["query_string"].decode("latin-1")
-        request = self.client.build_request(scope["method"], url, headers=headers, content=body)
         try:
-            response = await self.client.send(request, stream=True)
-        except httpx.TimeoutException:
-            self.breaker.record_failure()
-            raise ApiError(504, "upstream_timeout", f"{self.name} did not answer in time") from None
-        except httpx.TransportError as exc:
-            self.breaker.record_failure()
-            raise ApiError(
-                502, "upstream_unreachable", f"{self.name} is unreachable: {exc}"
-            ) from None
+            response = await self._forward(scope, receive)
+        except BaseException:
+            self.breaker.release()
+            raise
         if response.status_code >= 500:
             self.breaker.record_failure()
         else:

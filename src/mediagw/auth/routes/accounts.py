@@ -34,6 +34,7 @@ router = APIRouter(prefix="/api/v1/auth", tags=["accounts"], responses=ERROR_RES
 me_router = APIRouter(prefix="/api/v1", tags=["accounts"], responses=ERROR_RESPONSES)
 
 MFA_CHALLENGE = "mfa:challenge:{}"
+MFA_ATTEMPTS = "mfa:attempts:{}"
 MFA_MAX_ATTEMPTS = 5
 BAD_CREDENTIALS = ApiError(401, "invalid_credentials", "e-mail or password is incorrect")
 
@@ -129,7 +130,7 @@ async def login(body: LoginRequest, request: Request, ctx: Ctx) -> TokenResponse
     if user["mfa_enabled_at"] is not None:
         LOGINS.labels("mfa_required").inc()
         challenge = new_token()
-        payload = {"user_id": user_id, "device": device.__dict__, "attempts": 0}
+        payload = {"user_id": user_id, "device": device.__dict__}
         await ctx.redis.set(
             MFA_CHALLENGE.format(token_hash(challenge)), json.dumps(payload),
             ex=ctx.settings.mfa_challenge_ttl_seconds,
@@ -144,32 +145,45 @@ async def login(body: LoginRequest, request: Request, ctx: Ctx) -> TokenResponse
     return TokenResponse(**pair.__dict__)
 
 
+def _challenge_gone() -> ApiError:
+    return ApiError(
+        401,
+        "invalid_mfa_token",
+        "MFA challenge is unknown or expired; log in again",
+        field="mfa_token",
+    )
+
+
 @router.post("/mfa/verify", response_model=TokenResponse)
 async def mfa_verify(body: MfaVerifyRequest, ctx: Ctx) -> TokenResponse:
     """Complete a login with a TOTP code or a one-time recovery code."""
     key = MFA_CHALLENGE.format(token_hash(body.mfa_token))
+    attempts_key = MFA_ATTEMPTS.format(token_hash(body.mfa_token))
     raw = await ctx.redis.get(key)
     if raw is None:
-        raise ApiError(
-            401,
-            "invalid_mfa_token",
-            "MFA challenge is unknown or expired; log in again",
-            field="mfa_token",
-        )
+        raise _challenge_gone()
+    # Count the attempt atomically before checking it: parallel guesses each take a number, and
+    # only the first MFA_MAX_ATTEMPTS of them are ever checked. (The last of those to fail ends
+    # the challenge; one over the limit leaves it alone for the attempts still being checked.)
+    async with ctx.redis.pipeline(transaction=True) as pipe:
+        pipe.incr(attempts_key)
+        pipe.expire(attempts_key, ctx.settings.mfa_challenge_ttl_seconds)
+        attempt, _ = await pipe.execute()
+    if int(attempt) > MFA_MAX_ATTEMPTS:
+        raise _challenge_gone()
     challenge = json.loads(raw)
     user_id = challenge["user_id"]
     async with ctx.pool.connection() as conn, conn.transaction():
         ok = await _second_factor_ok(ctx, conn, user_id, body)
         if not ok:
-            attempts = int(challenge["attempts"]) + 1
-            if attempts >= MFA_MAX_ATTEMPTS:
-                await ctx.redis.delete(key)
-            else:
-                challenge["attempts"] = attempts
-                await ctx.redis.set(key, json.dumps(challenge), keepttl=True)
+            if int(attempt) >= MFA_MAX_ATTEMPTS:
+                await ctx.redis.delete(key, attempts_key)
             await store.audit(conn, "mfa.failed", user_id)
         else:
-            await ctx.redis.delete(key)
+            # One challenge, one session: of two right answers racing, the loser rolls back.
+            if not await ctx.redis.delete(key):
+                raise _challenge_gone()
+            await ctx.redis.delete(attempts_key)
             user = await store.Users.by_id(conn, user_id)
             assert user is not None
             scopes = scopes_for_roles(user["roles"])
@@ -256,6 +270,8 @@ async def reset_password(body: ResetPasswordRequest, request: Request, ctx: Ctx)
                 400, "invalid_token", "reset link is unknown, used or expired", field="token"
             )
         user_id = str(row["user_id"])
+        # Any other reset link still in a mailbox must not reset the new password again.
+        await store.PASSWORD_RESETS.retire_all(conn, user_id)
         await store.Users.set_password(conn, user_id, password_hash)
         for family_id in await store.RefreshTokens.live_families(conn, user_id):
             await revoke_family(ctx, conn, family_id, user_id, "password_reset")

@@ -112,10 +112,11 @@ async def exchange_key(
         cursor = await conn.execute(
             """UPDATE auth.api_keys k SET last_used_at = now()
                  FROM auth.users u
-                WHERE k.prefix = %s AND u.id = k.user_id AND u.status = 'active'
-                  AND k.revoked_at IS NULL AND (k.expires_at IS NULL OR k.expires_at > now())
+                WHERE k.prefix = %s AND k.key_hash = %s AND u.id = k.user_id
+                  AND u.status = 'active' AND k.revoked_at IS NULL
+                  AND (k.expires_at IS NULL OR k.expires_at > now())
             RETURNING k.*""",
-            (prefix,),
+            (prefix, token_hash(x_api_key)),  # a wrong secret must not mark the key used
         )
         row = await cursor.fetchone()
     if row is None or not same(token_hash(x_api_key), str(row["key_hash"])):

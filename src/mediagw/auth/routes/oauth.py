@@ -103,7 +103,7 @@ async def authorize(
     principal: Annotated[Principal, Depends(require_scopes("write"))],
     ctx: Ctx,
     response_type: Annotated[str, Query(pattern="^code$")],
-    client_id: Annotated[str, Query(min_length=3, max_length=128)],
+    client_id: Annotated[str, Query(min_length=3, max_length=128, pattern=r"^[A-Za-z0-9._~-]+$")],
     redirect_uri: Annotated[str, Query(max_length=2000)],
     code_challenge: Annotated[str, Query(max_length=128)],
     code_challenge_method: Annotated[str, Query(max_length=10)] = "S256",
