@@ -65,6 +65,16 @@ def _backends(names: tuple[str, ...], timeout: float) -> Iterator[list[Backend]]
             backend.stop()
 
 
+def _run_until_interrupted() -> None:
+    """Block until Ctrl-C or SIGTERM; the caller's context managers then stop what it started."""
+    click.echo("\nrunning; Ctrl-C to stop")
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    try:
+        signal.pause()
+    except KeyboardInterrupt:
+        click.echo("stopping")
+
+
 _names = click.argument("names", nargs=-1, type=click.Choice(sorted(SPECS)))
 _timeout = click.option(
     "--timeout", default=60.0, show_default=True, help="Seconds to wait for each backend."
@@ -105,12 +115,7 @@ def backends_up(names: tuple[str, ...], timeout: float) -> None:
                 )
                 continue
             click.echo(f"export {SPECS[backend.name].env_var}={backend.url}")
-        click.echo("\nrunning; Ctrl-C to stop")
-        signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-        try:
-            signal.pause()
-        except KeyboardInterrupt:
-            click.echo("stopping")
+        _run_until_interrupted()
 
 
 # --- database ------------------------------------------------------------------------------
@@ -245,12 +250,7 @@ def stack_up(workers: int, port: int | None, timeout: float) -> None:
         click.echo(f"\nexport MG_TARGET_URL={running.base_url}")
         if running.mailbox is not None:
             click.echo(f"export MG_TARGET_MAILBOX={running.mailbox.directory}")
-        click.echo("\nrunning; Ctrl-C to stop")
-        signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-        try:
-            signal.pause()
-        except KeyboardInterrupt:
-            click.echo("stopping")
+        _run_until_interrupted()
 
 
 # --- the main job --------------------------------------------------------------------------
