@@ -223,6 +223,34 @@ def migrate_status(url: str | None, directory: Path | None) -> None:
     click.echo(f"{len(rows) - pending} applied, {pending} pending")
 
 
+# --- catalogue ----------------------------------------------------------------------------
+
+
+@main.group()
+def catalogue() -> None:
+    """The seed catalogue: platform feeds for ingestion."""
+
+
+@catalogue.command("generate")
+@click.option("--works", default=3000, show_default=True, help="Distinct titles.")
+@click.option("--seed", default=20251207, show_default=True, help="Same seed, same files.")
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Directory (default: data/catalogue in the repository).",
+)
+def catalogue_generate(works: int, seed: int, out: Path | None) -> None:
+    """Write platforms.json, feeds/<platform>.json and truth.json."""
+    from harness import catalogue as generator  # noqa: PLC0415 — a large module, rarely needed
+
+    directory = out or generator.default_directory()
+    counts = generator.write(directory, works, seed)
+    click.echo(f"{directory}: {counts.pop('works')} works; feed entries: " + ", ".join(
+        f"{platform} {count}" for platform, count in counts.items()
+    ))  # fmt: skip
+
+
 # --- the stack ------------------------------------------------------------------------------
 
 

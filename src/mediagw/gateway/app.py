@@ -9,6 +9,7 @@ from contextlib import AsyncExitStack, asynccontextmanager
 import httpx
 from fastapi import FastAPI
 
+from mediagw.common import peers
 from mediagw.common.app import Check, create_service_app
 from mediagw.common.settings import load_settings
 from mediagw.common.storage import open_redis, ping_redis
@@ -19,8 +20,14 @@ from mediagw.gateway.settings import GatewaySettings
 from mediagw.gateway.upstream import HttpUpstream, InProcessUpstream, Upstream
 
 SERVICE = "gateway"
-IN_PROCESS_SERVICES: dict[str, str] = {"auth": "mediagw.auth.app"}
-"""Services the all-in-one gateway mounts, by module exposing ``create_app``."""
+IN_PROCESS_SERVICES: dict[str, str] = {
+    "auth": "mediagw.auth.app",
+    "sona": "mediagw.sona.app",
+    "ingestion": "mediagw.ingestion.app",
+    "discovery": "mediagw.discovery.app",
+}
+"""Services the all-in-one gateway mounts, by module exposing ``create_app``, in start order
+(discovery calls SONA, so SONA comes first). A module that does not exist yet is skipped."""
 
 
 def _ready_check(app: FastAPI) -> Callable[[], Awaitable[None]]:
@@ -77,8 +84,16 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
 
 
 async def _mount_in_process(state: GatewayState, stack: AsyncExitStack) -> None:
-    for name, module in IN_PROCESS_SERVICES.items():
-        service_app: FastAPI = importlib.import_module(module).create_app()
+    for name, module_name in IN_PROCESS_SERVICES.items():
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as exc:
+            if not exc.name or not module_name.startswith(exc.name):
+                raise  # a real import error inside the service, not a service not built yet
+            continue
+        service_app: FastAPI = module.create_app()
+        peers.register(name, service_app)
+        stack.callback(peers.unregister, name)
         await stack.enter_async_context(service_app.router.lifespan_context(service_app))
         ready = _ready_check(service_app)
         state.upstreams[name] = InProcessUpstream(name, service_app, ready)
