@@ -21,7 +21,7 @@ import httpx
 
 from harness.accounts import Account, login, register_verified
 from harness.latency import Recorder
-from harness.scrape import histogram_quantile, histograms, scrape
+from harness.scrape import quantile_between, scrape
 from harness.stack import launch
 
 SLO_P95_MS = 50.0
@@ -132,25 +132,15 @@ async def run_load(base_url: str, accounts: list[Account], seconds: float, think
 
 
 def server_side_p95(before: str, after: str) -> dict[str, float]:
-    """p95 per endpoint from the gateway's http_request_duration_seconds histogram, counting
-    only the requests between the two scrapes."""
+    """p95 per endpoint from the gateway's own latency histogram, steady phase only."""
     routes = {ME: "/api/v1/me", REFRESH: "/api/v1/auth/token", LOGIN: "/api/v1/auth/login"}
-
-    def buckets(text: str, route: str) -> dict[float, float]:
-        totals: dict[float, float] = {}
-        for labels, points in histograms(text, "http_request_duration_seconds").items():
-            label = dict(labels)
-            if label.get("service") == "gateway" and label.get("route") == route:
-                for bound, count in points:
-                    totals[bound] = totals.get(bound, 0.0) + count
-        return totals
-
-    result = {}
-    for name, route in routes.items():
-        start, end = buckets(before, route), buckets(after, route)
-        delta = [(bound, count - start.get(bound, 0.0)) for bound, count in end.items()]
-        result[name] = histogram_quantile(0.95, delta) * 1000
-    return result
+    return {
+        name: 1000
+        * quantile_between(
+            before, after, "http_request_duration_seconds", 0.95, service="gateway", route=route
+        )
+        for name, route in routes.items()
+    }
 
 
 def main() -> None:

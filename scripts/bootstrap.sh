@@ -46,13 +46,22 @@ fi
 
 # --- 3. the project and its tools --------------------------------------------------------------
 stamp=.venv/.stamp-install
-want=$(cat pyproject.toml | sha256sum | cut -d' ' -f1)
-if [ "$(cat "$stamp" 2>/dev/null || true)" != "$want" ]; then
-  log "installing the project into .venv (pip install -e '.[dev]')"
-  # pip's config on some machines names extra local indexes that may be absent: silence that noise.
-  .venv/bin/python -m pip install -q --disable-pip-version-check -e '.[dev]' 2>&1 \
+want=$(cat pyproject.toml scripts/bootstrap.sh | sha256sum | cut -d' ' -f1)
+pip_install() {
+  # pip's config on some machines names extra local indexes that may be absent: hide that noise.
+  .venv/bin/python -m pip install -q --disable-pip-version-check "$@" 2>&1 \
     | grep -v "^WARNING: Location 'file:" || true
-  .venv/bin/python -c 'import harness, mediagw, confluent_kafka, qdrant_client, psycopg' \
+}
+if [ "$(cat "$stamp" 2>/dev/null || true)" != "$want" ]; then
+  # torch first and pinned: the CPU build (a local wheel on these machines, or PyPI's CPU
+  # index elsewhere); unpinned, the embedder's dependencies would pull a multi-GB CUDA build.
+  if ! .venv/bin/python -c 'import torch' 2>/dev/null; then
+    log "installing torch==2.13.0 (CPU)"
+    pip_install torch==2.13.0
+  fi
+  log "installing the project into .venv (pip install -e '.[dev,ml]')"
+  pip_install -e '.[dev,ml]'
+  .venv/bin/python -c 'import harness, mediagw, confluent_kafka, qdrant_client, psycopg, torch' \
     || { log "install failed"; exit 1; }
   echo "$want" > "$stamp"
 fi

@@ -51,3 +51,19 @@ def scrape(base_url: str, timeout: float = 10.0) -> str:
     response = httpx.get(f"{base_url.rstrip('/')}/metrics", timeout=timeout)
     response.raise_for_status()
     return response.text
+
+
+def quantile_between(before: str, after: str, metric: str, q: float, **labels: str) -> float:
+    """Quantile ``q`` of histogram ``metric`` over the observations made between two scrapes,
+    summed over every series whose labels include ``labels`` (e.g. service, route)."""
+
+    def buckets(text: str) -> dict[float, float]:
+        totals: dict[float, float] = {}
+        for series_labels, points in histograms(text, metric).items():
+            if labels.items() <= dict(series_labels).items():
+                for bound, count in points:
+                    totals[bound] = totals.get(bound, 0.0) + count
+        return totals
+
+    start, end = buckets(before), buckets(after)
+    return histogram_quantile(q, [(b, c - start.get(b, 0.0)) for b, c in end.items()])

