@@ -5,7 +5,7 @@ VENV    := .venv
 BIN     := $(VENV)/bin
 PYTEST_ARGS ?=
 
-.PHONY: help bootstrap run test lint fmt unit integration e2e bench-fixtures bench-auth stack clean
+.PHONY: help bootstrap run test lint fmt unit integration e2e bench-fixtures bench-auth bench-search stack clean
 
 help:
 	@echo "make run             the main job: backends up, schema migrated, verdict, all down"
@@ -16,6 +16,7 @@ help:
 	@echo "make stack           start the stack and keep it running (Ctrl-C stops it)"
 	@echo "make bench-fixtures  time per isolated database, cold start per backend"
 	@echo "make bench-auth      login / refresh / protected route under 50 concurrent users"
+	@echo "make bench-search    ingestion throughput, search p95 and SONA re-rank p95"
 	@echo "make fmt             format and auto-fix"
 
 bootstrap:
@@ -47,6 +48,9 @@ stack: bootstrap
 
 bench-auth: bootstrap
 	$(BIN)/python benchmarks/bench_auth.py $(BENCH_ARGS)
+
+bench-search: bootstrap
+	$(BIN)/python benchmarks/bench_search.py $(BENCH_ARGS)
 
 bench-fixtures: bootstrap
 	$(BIN)/python benchmarks/bench_fixtures.py

@@ -20,7 +20,7 @@ import time
 import httpx
 
 from harness.accounts import Account, login, register_verified
-from harness.latency import Recorder
+from harness.latency import Recorder, timed
 from harness.scrape import quantile_between, scrape
 from harness.stack import launch
 
@@ -28,19 +28,6 @@ SLO_P95_MS = 50.0
 ME = "GET /api/v1/me"
 REFRESH = "POST /auth/token (refresh)"
 LOGIN = "POST /auth/login"
-
-
-async def timed(
-    recorder: Recorder, name: str, request: asyncio.Future[httpx.Response] | object
-) -> httpx.Response | None:
-    started = time.perf_counter()
-    try:
-        response: httpx.Response = await request  # type: ignore[misc]  # an awaitable request
-    except httpx.HTTPError:
-        recorder.record(name, time.perf_counter() - started, ok=False)
-        return None
-    recorder.record(name, time.perf_counter() - started, ok=response.status_code < 400)
-    return response
 
 
 async def virtual_user(
@@ -118,7 +105,7 @@ async def run_load(base_url: str, accounts: list[Account], seconds: float, think
         if "all at once" not in summary.name:
             verdicts.append((summary.name, summary.p95_ms))
     server = server_side_p95(baseline, scrape(base_url))
-    print(f"\nSLO auth p95 < {SLO_P95_MS:.0f} ms (client-observed | server-side at the gateway):")
+    print(f"\nSLO auth p95 < {SLO_P95_MS:.0f} ms (client-observed | server-side in the service):")
     for name, p95 in verdicts:
         at_gateway = server.get(name, math.nan)
         print(
@@ -127,17 +114,17 @@ async def run_load(base_url: str, accounts: list[Account], seconds: float, think
         )
     print(
         "  (client-observed includes this box's load generator sharing the 2 cores; the\n"
-        "   server-side figure is histogram_quantile over the gateway's own histogram)"
+        "   server-side figure is histogram_quantile over the auth service's own histogram)"
     )
 
 
 def server_side_p95(before: str, after: str) -> dict[str, float]:
-    """p95 per endpoint from the gateway's own latency histogram, steady phase only."""
+    """p95 per endpoint from the auth service's own latency histogram, steady phase only."""
     routes = {ME: "/api/v1/me", REFRESH: "/api/v1/auth/token", LOGIN: "/api/v1/auth/login"}
     return {
         name: 1000
         * quantile_between(
-            before, after, "http_request_duration_seconds", 0.95, service="gateway", route=route
+            before, after, "http_request_duration_seconds", 0.95, service="auth", route=route
         )
         for name, route in routes.items()
     }

@@ -40,6 +40,7 @@ def limited_stack(
     with launch(
         backends={"postgres": postgres_backend, "redis": redis_backend},
         extra_env={**LOW_LIMITS, "MG_REDIS_URL": redis_db.url},
+        create_admin=False,  # registering the admin would spend one of the few registrations
     ) as stack:
         yield stack
 

@@ -20,6 +20,7 @@ import pytest
 
 from harness.backends import Backend
 from harness.backends.process import ManagedProcess, free_port
+from harness.isolation import IsolatedDatabase
 
 pytestmark = pytest.mark.integration
 
@@ -29,12 +30,15 @@ WEAK = "changeme"
 
 
 @pytest.fixture
-def base_env(postgres_backend: Backend, redis_backend: Backend, tmp_path: Path) -> dict[str, str]:
+def base_env(
+    pg_database: IsolatedDatabase, redis_backend: Backend, kafka_backend: Backend, tmp_path: Path
+) -> dict[str, str]:
     """What a service needs besides its secret; no variable leaks in from the test runner."""
     return {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-        "MG_POSTGRES_URL": postgres_backend.url,
+        "MG_POSTGRES_URL": pg_database.url,  # migrated: the services need their schema
         "MG_REDIS_URL": redis_backend.url,
+        "MG_KAFKA_BOOTSTRAP": kafka_backend.url,  # the gateway mounts ingestion
         "MG_EMAIL_OUTBOX_DIR": str(tmp_path / "outbox"),
         "MG_ENV": "test",
     }

@@ -77,3 +77,10 @@ def test_checked_in_seed_is_what_the_generator_makes(tmp_path: Path) -> None:
     shipped = catalogue.default_directory()
     for name in ("platforms.json", "truth.json", "feeds/prime.json", "feeds/netflix.json"):
         assert (tmp_path / name).read_text() == (shipped / name).read_text(), name
+
+
+def test_generator_and_services_share_one_vocabulary() -> None:
+    from mediagw.common.taxonomy import GENRES, MOODS  # noqa: PLC0415 — the services' side
+
+    assert tuple(catalogue.GENRES) == GENRES
+    assert tuple(catalogue.MOODS) == MOODS

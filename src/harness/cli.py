@@ -262,17 +262,28 @@ def stack() -> None:
 @stack.command("up")
 @click.option("--workers", default=1, show_default=True, help="Gateway worker processes.")
 @click.option("--port", type=int, default=None, help="Gateway port (default: a free one).")
+@click.option("--seed/--no-seed", default=True, show_default=True, help="Ingest the catalogue.")
+@click.option("--embedder", type=click.Choice(["minilm", "hashing"]), default="minilm")
 @_timeout
-def stack_up(workers: int, port: int | None, timeout: float) -> None:
+def stack_up(workers: int, port: int | None, seed: bool, embedder: str, timeout: float) -> None:
     """Start backends and the all-in-one gateway; keep running until Ctrl-C."""
+    if seed:
+        click.echo("starting the stack and ingesting the seed catalogue (≈ 30 s) …")
     try:
-        running = launch(workers=workers, port=port, timeout=timeout)
+        running = launch(workers=workers, port=port, seed=seed, embedder=embedder, timeout=timeout)
     except (StackError, BackendUnavailable, BackendUnhealthy) as exc:
         _fail(str(exc))
     with running:
         click.echo(f"gateway   {running.base_url}  (all-in-one, {workers} worker(s))")
         click.echo(f"database  {running.database_url}")
         click.echo(f"redis     {running.redis_url}")
+        if running.admin is not None:
+            click.echo(f"admin     {running.admin.email} / {running.admin.password}")
+        for result in running.seeded:
+            click.echo(
+                f"ingested  {result.platform:<8} {result.counts.get('fetched', 0):5d} items "
+                f"in {result.seconds:5.1f} s"
+            )
         if running.mailbox is not None:
             click.echo(f"mailbox   {running.mailbox.directory}  (e-mails the stack sends)")
         click.echo(f"\nexport MG_TARGET_URL={running.base_url}")
@@ -295,14 +306,17 @@ def run(timeout: float) -> None:
     with _backends((), timeout) as started:
         by_name = {b.name: b for b in started}
         begun = time.monotonic()
+        click.echo("starting the stack and ingesting the seed catalogue …")
         try:
-            running = launch(backends=by_name, timeout=timeout)
-        except StackError as exc:
+            running = launch(backends=by_name, seed=True, timeout=timeout)
+        except (StackError, RuntimeError, TimeoutError) as exc:
             _fail(str(exc))
         with running, httpx.Client(base_url=running.base_url, timeout=15) as client:
+            items = sum(r.counts.get("fetched", 0) for r in running.seeded)
             click.echo(
-                f"stack: gateway at {running.base_url}, schema migrated, ready in "
-                f"{time.monotonic() - begun:.2f}s"
+                f"stack: gateway at {running.base_url}, schema migrated, {items} feed items "
+                f"of {len(running.seeded)} platforms ingested, ready in "
+                f"{time.monotonic() - begun:.1f}s"
             )
             assert running.mailbox is not None
             mailbox = running.mailbox
@@ -314,6 +328,13 @@ def run(timeout: float) -> None:
                 ("login", lambda: login(client, account, device_id="mgh-run")),
                 ("GET /me", lambda: expect(client.get("/api/v1/me", headers=account.headers), 200)),
                 ("refresh (rotate)", lambda: refresh(client, account)),
+                ("search 'funny sci-fi from the 90s'", lambda: expect(client.get(
+                    "/api/v1/search", params={"q": "funny sci-fi from the 90s"},
+                    headers=account.headers,
+                ), 200)),
+                ("GET /recommendations", lambda: expect(client.get(
+                    "/api/v1/recommendations", headers=account.headers
+                ), 200)),
                 ("logout", lambda: expect(
                     client.post("/api/v1/auth/logout", headers=account.headers), 204
                 )),
@@ -324,16 +345,15 @@ def run(timeout: float) -> None:
                     action()
                 except AssertionError as exc:
                     _fail(f"journey step {name!r} failed: {exc}")
-                click.echo(
-                    f"  journey: {name:<26} ok  {(time.perf_counter() - began) * 1000:6.1f} ms"
-                )
+                elapsed_ms = (time.perf_counter() - began) * 1000
+                click.echo(f"  journey: {name:<36} ok  {elapsed_ms:7.1f} ms")
         problems = [(b.name, p) for b in started if (p := b.health()) is not None]
     if problems:
         for name, problem in problems:
             click.secho(f"  {name}: unhealthy: {problem}", fg="red")
         sys.exit(1)
     click.secho(
-        f"verdict: OK — {len(started)} backends healthy, stack up, auth journey passes",
+        f"verdict: OK — {len(started)} backends healthy, catalogue ingested, journey passes",
         fg="green",
     )
     click.echo(f"(pid {os.getpid()}: everything this run started has been stopped)")

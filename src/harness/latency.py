@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import math
+import time
 from collections import defaultdict
+from collections.abc import Awaitable
 from dataclasses import dataclass, field
+
+import httpx
 
 
 def percentile(ordered: list[float], q: float) -> float:
@@ -63,3 +67,18 @@ class Recorder:
                 )
             )
         return result
+
+
+async def timed(
+    recorder: Recorder, name: str, request: Awaitable[httpx.Response]
+) -> httpx.Response | None:
+    """Await one request, recording its latency; a 4xx/5xx counts as an error, a transport
+    failure too (and yields None)."""
+    started = time.perf_counter()
+    try:
+        response = await request
+    except httpx.HTTPError:
+        recorder.record(name, time.perf_counter() - started, ok=False)
+        return None
+    recorder.record(name, time.perf_counter() - started, ok=response.status_code < 400)
+    return response

@@ -136,11 +136,13 @@ def launch(
     backends: dict[str, Backend] | None = None,
     embedder: str = "minilm",
     seed: bool = False,
+    create_admin: bool = True,
     timeout: float = 90.0,
 ) -> Stack:
     """Start backends (unless given), a migrated database and the all-in-one gateway.
 
-    ``seed`` also ingests every feed of the seed catalogue through the ingestion API.
+    ``seed`` also ingests every feed of the seed catalogue through the ingestion API (as the
+    admin account, which ``create_admin`` registers; seeding implies it).
     Qdrant is the gateway process's embedded engine unless a server backend is given.
     """
     cleanup = ExitStack()
@@ -197,8 +199,9 @@ def launch(
         )
         stack._cleanup = cleanup
         with httpx.Client(base_url=base_url, timeout=30) as client:
-            stack.admin = login(client, register_verified(client, mailbox, ADMIN_EMAIL))
-            if seed:
+            if create_admin or seed:
+                stack.admin = login(client, register_verified(client, mailbox, ADMIN_EMAIL))
+            if seed and stack.admin is not None:
                 platforms = [p.id for p in catalogue.PLATFORMS]
                 stack.seeded = seed_catalogue(client, stack.admin, platforms, timeout=600)
         return stack

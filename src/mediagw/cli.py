@@ -17,8 +17,19 @@ from mediagw.common.settings import ConfigError, load_settings
 SERVICES: dict[str, tuple[str, str]] = {
     "gateway": ("mediagw.gateway.app:create_app", "mediagw.gateway.settings:GatewaySettings"),
     "auth": ("mediagw.auth.app:create_app", "mediagw.auth.settings:AuthSettings"),
+    "sona": ("mediagw.sona.app:create_app", "mediagw.sona.settings:SonaSettings"),
+    "discovery": (
+        "mediagw.discovery.app:create_app",
+        "mediagw.discovery.settings:DiscoverySettings",
+    ),
+    "ingestion": (
+        "mediagw.ingestion.app:create_app",
+        "mediagw.ingestion.settings:IngestionSettings",
+    ),
 }
-DEFAULT_PORTS = {"gateway": 8080, "auth": 8084}
+DEFAULT_PORTS = {
+    "gateway": 8080, "discovery": 8081, "sona": 8082, "auth": 8084, "ingestion": 8085,
+}  # fmt: skip
 
 
 def _settings_class(path: str) -> type[BaseSettings]:

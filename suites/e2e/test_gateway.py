@@ -198,7 +198,7 @@ def test_metrics_count_requests_by_route_template_never_by_raw_id(
     by_service: dict[str, set[str]] = {}
     for sample in samples:
         by_service.setdefault(sample["service"], set()).add(sample["route"])
-    assert {"gateway", "auth"} <= set(by_service)
+    assert {"gateway", "auth", "discovery"} <= set(by_service)
     assert {"/api/v1/auth/*", "/api/v1/me", "/api/v1/content/*", "/health/live"} <= by_service[
         "gateway"
     ]
@@ -208,6 +208,7 @@ def test_metrics_count_requests_by_route_template_never_by_raw_id(
         "/api/v1/me",
         "/api/v1/auth/login",
     } <= by_service["auth"]
+    assert "/api/v1/content/{content_id}" in by_service["discovery"]
     assert "<unmatched>" in by_service["gateway"]
     for sample in samples:
         assert set(sample) == {"service", "route", "method", "status", "value"}

@@ -24,6 +24,7 @@ PAYLOAD_INDEXES: dict[str, models.PayloadSchemaType] = {
 
 _embedded: dict[str, QdrantClient] = {}
 _embedded_lock = threading.Lock()
+_call_locks: dict[str, threading.Lock] = {}
 
 
 def is_embedded(url: str) -> bool:
@@ -45,6 +46,18 @@ def open_qdrant(url: str, timeout: int = 10) -> QdrantClient:
                 QdrantClient(location=":memory:") if where == "memory" else QdrantClient(path=where)
             )
         return _embedded[url]
+
+
+def embedded_lock(url: str) -> threading.Lock:
+    """The lock every caller of this process's embedded engine for ``url`` should hold.
+
+    qdrant-client's local mode has no locking: a query re-normalises the stored vectors in
+    place and an upsert may grow the arrays a concurrent query is reading. Services calling the
+    shared engine from worker threads (``asyncio.to_thread``) serialise their calls with this
+    lock. A server needs none.
+    """
+    with _embedded_lock:
+        return _call_locks.setdefault(url, threading.Lock())
 
 
 def ensure_collection(client: QdrantClient, name: str, dim: int, *, indexed: bool) -> bool:

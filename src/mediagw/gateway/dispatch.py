@@ -70,6 +70,11 @@ class DispatchMiddleware:
             await upstream(scope, receive, send)
         except ApiError as error:  # raised by an HTTP upstream before it started answering
             await send_error(send, error)
+        finally:
+            # A mounted app overwrites the route with its own template; the gateway's metrics
+            # keep the table entry, the same in all-in-one and per-service mode. Per-endpoint
+            # figures come from each service's own metrics (service="auth", …).
+            scope["route"] = _RouteLabel(route.name)
 
     @staticmethod
     def _route(path: str) -> Route:

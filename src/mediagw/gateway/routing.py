@@ -43,6 +43,7 @@ PUBLIC: tuple[tuple[frozenset[str], re.Pattern[str]], ...] = tuple(
         ),
         ({"GET"}, r"^/api/v1/auth/\.well-known/jwks\.json$"),
         ({"GET"}, r"^/api/v1/(content|search|platforms|genres)(/|$)"),
+        ({"POST"}, r"^/api/v1/search/semantic$"),
     )
 )
 """Paths anyone may call without a token (a token, if sent, must still be valid)."""

@@ -1,0 +1,1 @@
+"""The discovery service: natural-language search, autocomplete, content details, similar titles."""

@@ -1,0 +1,344 @@
+"""HTTP routes of the discovery service. Anonymous calls are allowed everywhere; a bearer token,
+if sent, must be valid and personalises search."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request
+
+from mediagw.common.errors import ERROR_RESPONSES, ApiError, ErrorBody
+from mediagw.common.security import OptionalPrincipal
+from mediagw.common.taxonomy import GENRES, MOODS
+from mediagw.discovery import store
+from mediagw.discovery.context import Ctx
+from mediagw.discovery.query import ExplicitFilters, FieldNames, InvalidFilter, UnknownFilterValue
+from mediagw.discovery.schemas import (
+    DEFAULT_PAGE_SIZE,
+    MAX_PAGE,
+    MAX_PAGE_SIZE,
+    MAX_QUERY_LENGTH,
+    REGION_PATTERN,
+    AppliedFilters,
+    AutocompleteItem,
+    AutocompleteResponse,
+    ContentDetails,
+    DeepLink,
+    ExternalId,
+    Facet,
+    GenreList,
+    Offer,
+    ParsedQueryOut,
+    PlatformList,
+    PlatformOut,
+    SearchResponse,
+    SemanticSearchRequest,
+    SimilarResponse,
+)
+from mediagw.discovery.search import SearchRequest, SearchResult
+from mediagw.discovery.vocabulary import GENRE_NAMES, MOOD_NAMES
+
+router = APIRouter(prefix="/api/v1", tags=["discovery"], responses=ERROR_RESPONSES)
+NOT_FOUND: dict[int | str, dict[str, Any]] = {
+    404: {"model": ErrorBody, "description": "No content with this id"}
+}
+QUERY_PARAMETER_NAMES = FieldNames()
+BODY_FIELD_NAMES = FieldNames(
+    genres="filters.genres",
+    moods="filters.moods",
+    platforms="filters.platforms",
+    types="filters.types",
+    year_to="filters.year_to",
+)
+
+Region = Annotated[
+    str | None,
+    Query(
+        pattern=REGION_PATTERN,
+        description="ISO 3166 country code for availability (default US)",
+        examples=["US"],
+    ),
+]
+FilterParameter = Annotated[
+    list[str] | None,
+    Query(description="Repeat the parameter or separate values with commas; any of them match"),
+]
+
+
+def _region(ctx: Ctx, region: str | None) -> str:
+    return (region or ctx.settings.default_region).upper()
+
+
+def _check_text(value: str, field: str) -> str:
+    if "\x00" in value:
+        raise ApiError(
+            422, "validation_failed", f"{field}: must not contain NUL characters", field=field
+        )
+    if not value.strip():
+        raise ApiError(422, "validation_failed", f"{field}: must not be blank", field=field)
+    return value
+
+
+def _filter_values(values: list[str] | None, field: str) -> list[str]:
+    for value in values or []:
+        if len(value) > 200:
+            raise ApiError(422, "validation_failed", f"{field}: value too long", field=field)
+        _check_text(value, field)
+    return values or []
+
+
+async def _run_search(
+    ctx: Ctx, request: Request, principal: OptionalPrincipal, search: SearchRequest
+) -> SearchResponse:
+    try:
+        result = await ctx.engine.search(search, principal, request.headers.get("authorization"))
+    except UnknownFilterValue as exc:
+        raise ApiError(422, "unknown_filter_value", exc.message[:500], field=exc.field) from None
+    except InvalidFilter as exc:
+        raise ApiError(422, "validation_failed", exc.message, field=exc.field) from None
+    return _search_response(search, result)
+
+
+def _search_response(search: SearchRequest, result: SearchResult) -> SearchResponse:
+    parsed, filters = result.parsed, result.filters
+    return SearchResponse(
+        query=search.query,
+        parsed=ParsedQueryOut(
+            text=parsed.text,
+            genres=list(parsed.genres),
+            moods=list(parsed.moods),
+            platforms=list(parsed.platforms),
+            types=list(parsed.types),
+            year_from=parsed.year_from,
+            year_to=parsed.year_to,
+            rating_min=parsed.rating_min,
+        ),
+        filters=AppliedFilters(
+            genres=list(filters.genres),
+            moods=list(filters.moods),
+            platforms=list(filters.platforms),
+            types=list(filters.types),
+            year_from=filters.year_from,
+            year_to=filters.year_to,
+            rating_min=filters.rating_min,
+        ),
+        prefer_moods=list(filters.prefer_moods),
+        region=search.region,
+        page=search.page,
+        page_size=search.page_size,
+        total=result.total,
+        has_more=search.page * search.page_size < result.total,
+        personalised=result.personalised,
+        cached=result.cached,
+        items=result.items,
+    )
+
+
+@router.get("/search", response_model=SearchResponse)
+async def search(
+    request: Request,
+    principal: OptionalPrincipal,
+    ctx: Ctx,
+    q: Annotated[
+        str,
+        Query(
+            min_length=1,
+            max_length=MAX_QUERY_LENGTH,
+            description="Natural language: filters are read from it, the rest is matched",
+            examples=["funny sci-fi from the 90s"],
+        ),
+    ],
+    page: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 1,
+    page_size: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)] = DEFAULT_PAGE_SIZE,
+    platform: FilterParameter = None,
+    genre: FilterParameter = None,
+    mood: FilterParameter = None,
+    content_type: Annotated[
+        list[str] | None, Query(alias="type", description="movie, series, documentary …")
+    ] = None,
+    year_from: Annotated[int | None, Query(ge=1870, le=2200)] = None,
+    year_to: Annotated[int | None, Query(ge=1870, le=2200)] = None,
+    rating_min: Annotated[float | None, Query(ge=0, le=10)] = None,
+    region: Region = None,
+) -> SearchResponse:
+    """Search the catalogue in natural language ("funny sci-fi from the 90s on netflix").
+
+    Explicit parameters override what is read from ``q``; unknown values are a 422 naming the
+    parameter. Anonymous calls are fine; with a token the page is personalised by SONA.
+    """
+    explicit = ExplicitFilters(
+        genres=_filter_values(genre, "genre"),
+        moods=_filter_values(mood, "mood"),
+        platforms=_filter_values(platform, "platform"),
+        types=_filter_values(content_type, "type"),
+        year_from=year_from,
+        year_to=year_to,
+        rating_min=rating_min,
+    )
+    query = SearchRequest(
+        query=_check_text(q, "q"),
+        explicit=explicit,
+        names=QUERY_PARAMETER_NAMES,
+        page=page,
+        page_size=page_size,
+        region=_region(ctx, region),
+    )
+    return await _run_search(ctx, request, principal, query)
+
+
+@router.post("/search/semantic", response_model=SearchResponse)
+async def semantic_search(
+    body: SemanticSearchRequest, request: Request, principal: OptionalPrincipal, ctx: Ctx
+) -> SearchResponse:
+    """The same search with a JSON body: the query plus explicit filters."""
+    filters = body.filters
+    query = SearchRequest(
+        query=body.query,
+        explicit=ExplicitFilters(
+            genres=filters.genres,
+            moods=filters.moods,
+            platforms=filters.platforms,
+            types=filters.types,
+            year_from=filters.year_from,
+            year_to=filters.year_to,
+            rating_min=filters.rating_min,
+        ),
+        names=BODY_FIELD_NAMES,
+        page=body.page,
+        page_size=body.page_size,
+        region=_region(ctx, body.region),
+    )
+    return await _run_search(ctx, request, principal, query)
+
+
+@router.get("/search/autocomplete", response_model=AutocompleteResponse)
+async def autocomplete(
+    ctx: Ctx,
+    q: Annotated[str, Query(min_length=1, max_length=100, examples=["last orb"])],
+    limit: Annotated[int, Query(ge=1, le=10)] = 10,
+) -> AutocompleteResponse:
+    """Titles for a search box: prefix matches, then word-prefix, then fuzzy; by popularity."""
+    _check_text(q, "q")
+    async with ctx.pool.connection() as conn:
+        rows = await store.autocomplete(conn, ctx.trigram_schema, q, limit)
+    return AutocompleteResponse(
+        query=q,
+        items=[
+            AutocompleteItem(
+                id=str(r["id"]),
+                title=str(r["title"]),
+                type=str(r["type"]),
+                year=r["release_year"],
+                popularity=float(r["popularity"]),
+            )
+            for r in rows
+        ],
+    )
+
+
+@router.get("/content/{content_id}", response_model=ContentDetails, responses=NOT_FOUND)
+async def content_details(content_id: uuid.UUID, ctx: Ctx, region: Region = None) -> ContentDetails:
+    """A title with its offers per platform and region (``region`` narrows them) and deep
+    links (web and app) per platform."""
+    async with ctx.pool.connection() as conn:
+        row = await store.details(conn, str(content_id), region.upper() if region else None)
+    if row is None:
+        raise ApiError(404, "not_found", f"no content with id {content_id}", field="content_id")
+    return ContentDetails(
+        id=str(row["id"]),
+        type=str(row["type"]),
+        title=str(row["title"]),
+        original_title=row["original_title"],
+        overview=row["overview"],
+        release_date=row["release_date"],
+        year=row["release_year"],
+        runtime_minutes=row["runtime_minutes"],
+        genres=list(row["genres"]),
+        moods=list(row["moods"]),
+        cast=list(row["cast_members"]),
+        directors=list(row["directors"]),
+        rating=row["rating"],
+        rating_count=int(row["rating_count"]),
+        popularity=float(row["popularity"]),
+        language=row["language"],
+        series_id=row["series_id"],
+        season_number=row["season_number"],
+        episode_number=row["episode_number"],
+        updated_at=row["updated_at"],
+        external_ids=[ExternalId.model_validate(x) for x in row["external_ids"]],
+        availability=[Offer.model_validate(store.offer(raw)) for raw in row["offers"]],
+        deep_links=[
+            DeepLink(
+                platform=str(p["platform"]),
+                platform_name=str(p["platform_name"]),
+                web_url=p["deep_link"] or store.link(p["web_template"], p["platform_id"]),
+                app_url=store.link(p["app_template"], p["platform_id"]),
+            )
+            for p in row["platforms"]
+        ],
+    )
+
+
+@router.get("/content/{content_id}/similar", response_model=SimilarResponse, responses=NOT_FOUND)
+async def similar(
+    content_id: uuid.UUID,
+    ctx: Ctx,
+    limit: Annotated[int, Query(ge=1, le=50)] = 10,
+    region: Region = None,
+) -> SimilarResponse:
+    """Nearest titles in the vector index (the title itself excluded)."""
+    where = _region(ctx, region)
+    items = await ctx.engine.similar(str(content_id), limit, where)
+    if items is None:
+        raise ApiError(404, "not_found", f"no content with id {content_id}", field="content_id")
+    return SimilarResponse(content_id=str(content_id), region=where, items=items)
+
+
+@router.get("/platforms", response_model=PlatformList)
+async def platforms(ctx: Ctx) -> PlatformList:
+    """Streaming platforms, with how many titles each offers now (any region)."""
+
+    async def load() -> PlatformList:
+        async with ctx.pool.connection() as conn:
+            rows = await store.platforms(conn)
+        return PlatformList(
+            items=[
+                PlatformOut(
+                    id=str(r["id"]),
+                    name=str(r["name"]),
+                    web_url_template=r["web_url_template"],
+                    app_url_template=r["app_url_template"],
+                    content_count=int(r["content_count"]),
+                )
+                for r in rows
+            ]
+        )
+
+    return await ctx.listing("platforms", load)
+
+
+@router.get("/genres", response_model=GenreList)
+async def genres(ctx: Ctx) -> GenreList:
+    """Genres (and moods) with how many titles carry each."""
+
+    async def load() -> GenreList:
+        async with ctx.pool.connection() as conn:
+            genre_counts = await store.facet_counts(conn, "genres")
+            mood_counts = await store.facet_counts(conn, "moods")
+        genre_ids = [*GENRES, *sorted(set(genre_counts) - set(GENRES))]
+        mood_ids = [*MOODS, *sorted(set(mood_counts) - set(MOODS))]
+        return GenreList(
+            items=[
+                Facet(
+                    id=g, name=GENRE_NAMES.get(g, g.title()), content_count=genre_counts.get(g, 0)
+                )
+                for g in genre_ids
+            ],
+            moods=[
+                Facet(id=m, name=MOOD_NAMES.get(m, m.title()), content_count=mood_counts.get(m, 0))
+                for m in mood_ids
+            ],
+        )
+
+    return await ctx.listing("genres", load)

@@ -1,0 +1,1 @@
+"""Ingestion: platform feeds → normalised, resolved catalogue entries, vectors and Kafka events."""

@@ -1,0 +1,1 @@
+"""SONA: interactions, user profiles, recommendations and the re-ranking of search results."""
