@@ -5,7 +5,7 @@ VENV    := .venv
 BIN     := $(VENV)/bin
 PYTEST_ARGS ?=
 
-.PHONY: help bootstrap run test lint fmt unit integration e2e bench-fixtures bench-auth bench-search stack clean
+.PHONY: help bootstrap run test lint fmt unit integration e2e bench-fixtures bench-auth bench-search bench-sync stack clean
 
 help:
 	@echo "make run             the main job: backends up, schema migrated, verdict, all down"
@@ -17,6 +17,7 @@ help:
 	@echo "make bench-fixtures  time per isolated database, cold start per backend"
 	@echo "make bench-auth      login / refresh / protected route under 50 concurrent users"
 	@echo "make bench-search    ingestion throughput, search p95 and SONA re-rank p95"
+	@echo "make bench-sync      cross-device propagation latency over 500 WebSocket devices"
 	@echo "make fmt             format and auto-fix"
 
 bootstrap:
@@ -51,6 +52,9 @@ bench-auth: bootstrap
 
 bench-search: bootstrap
 	$(BIN)/python benchmarks/bench_search.py $(BENCH_ARGS)
+
+bench-sync: bootstrap
+	$(BIN)/python benchmarks/bench_sync.py $(BENCH_ARGS)
 
 bench-fixtures: bootstrap
 	$(BIN)/python benchmarks/bench_fixtures.py

@@ -22,13 +22,16 @@ SERVICES: dict[str, tuple[str, str]] = {
         "mediagw.discovery.app:create_app",
         "mediagw.discovery.settings:DiscoverySettings",
     ),
+    "sync": ("mediagw.sync.app:create_app", "mediagw.sync.settings:SyncSettings"),
     "ingestion": (
         "mediagw.ingestion.app:create_app",
         "mediagw.ingestion.settings:IngestionSettings",
     ),
+    "playback": ("mediagw.playback.app:create_app", "mediagw.playback.settings:PlaybackSettings"),
 }
 DEFAULT_PORTS = {
-    "gateway": 8080, "discovery": 8081, "sona": 8082, "auth": 8084, "ingestion": 8085,
+    "gateway": 8080, "discovery": 8081, "sona": 8082, "sync": 8083, "auth": 8084, "ingestion": 8085,
+    "playback": 8086,
 }  # fmt: skip
 
 

@@ -17,7 +17,7 @@ from mediagw.auth.settings import AuthSettings
 from mediagw.common.app import Check, create_service_app
 from mediagw.common.ratelimit import RateLimiter
 from mediagw.common.settings import load_settings
-from mediagw.common.storage import open_pool, open_redis, ping_postgres, ping_redis
+from mediagw.common.storage import open_pool, open_redis, storage_checks
 from mediagw.common.tokens import Authenticator, TokenCodec
 
 SERVICE = "auth"
@@ -56,8 +56,7 @@ def create_app(settings: AuthSettings | None = None) -> FastAPI:
     def checks(app: FastAPI) -> dict[str, tuple[Check, bool]]:
         context: AuthContext = app.state.auth
         return {
-            "postgres": (lambda: ping_postgres(context.pool), True),
-            "redis": (lambda: ping_redis(context.redis), True),
+            **storage_checks(context.pool, context.redis),
         }
 
     app = create_service_app(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+
 from psycopg import AsyncConnection
 from psycopg.rows import DictRow, dict_row
 from psycopg_pool import AsyncConnectionPool
@@ -39,4 +41,26 @@ async def ping_redis(redis: Redis) -> None:
     await redis.ping()
 
 
-__all__ = ["DictRow", "Pool", "open_pool", "open_redis", "ping_postgres", "ping_redis"]
+def storage_checks(
+    pool: Pool, redis: Redis
+) -> dict[str, tuple[Callable[[], Awaitable[None]], bool]]:
+    """The readiness probes of the two stores most services need, both required."""
+
+    async def postgres() -> None:
+        await ping_postgres(pool)
+
+    async def redis_probe() -> None:
+        await ping_redis(redis)
+
+    return {"postgres": (postgres, True), "redis": (redis_probe, True)}
+
+
+__all__ = [
+    "DictRow",
+    "Pool",
+    "open_pool",
+    "open_redis",
+    "ping_postgres",
+    "ping_redis",
+    "storage_checks",
+]

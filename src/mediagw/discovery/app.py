@@ -13,7 +13,7 @@ from fastapi import FastAPI
 from mediagw.common.app import Check, create_service_app
 from mediagw.common.embedding import get_embedder
 from mediagw.common.settings import load_settings
-from mediagw.common.storage import open_pool, open_redis, ping_postgres, ping_redis
+from mediagw.common.storage import open_pool, open_redis, storage_checks
 from mediagw.common.tokens import Authenticator, TokenCodec
 from mediagw.common.vectors import embedded_lock, is_embedded, open_qdrant
 from mediagw.discovery import routes, store
@@ -129,8 +129,7 @@ def create_app(settings: DiscoverySettings | None = None) -> FastAPI:
                 raise ConnectionError(f"collection {name!r} does not exist")
 
         return {
-            "postgres": (lambda: ping_postgres(context.pool), True),
-            "redis": (lambda: ping_redis(context.redis), True),
+            **storage_checks(context.pool, context.redis),
             "qdrant": (qdrant, True),
             "sona": (context.sona.ready, False),
         }

@@ -25,9 +25,12 @@ IN_PROCESS_SERVICES: dict[str, str] = {
     "sona": "mediagw.sona.app",
     "ingestion": "mediagw.ingestion.app",
     "discovery": "mediagw.discovery.app",
+    "sync": "mediagw.sync.app",
+    "playback": "mediagw.playback.app",
 }
 """Services the all-in-one gateway mounts, by module exposing ``create_app``, in start order
-(discovery calls SONA, so SONA comes first). A module that does not exist yet is skipped."""
+(discovery calls SONA and playback calls sync, so callees come first). A module that does
+not exist yet is skipped."""
 
 
 def _ready_check(app: FastAPI) -> Callable[[], Awaitable[None]]:

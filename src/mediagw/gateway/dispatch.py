@@ -20,7 +20,7 @@ from mediagw.common.middleware import send_error
 from mediagw.common.security import unauthorized
 from mediagw.common.tokens import Authenticator, InvalidToken
 from mediagw.gateway.routing import INTERNAL, Route, is_public, route_for
-from mediagw.gateway.upstream import Upstream
+from mediagw.gateway.upstream import InProcessUpstream, Upstream
 
 API_PREFIX = "/api/v1"
 EXCHANGE_PATH = "/api/v1/auth/api-keys/exchange"
@@ -51,6 +51,9 @@ class DispatchMiddleware:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path = str(scope.get("path", ""))
+        if scope["type"] == "websocket" and path.startswith(API_PREFIX):
+            await self._websocket(scope, receive, send, path)
+            return
         if scope["type"] != "http" or not path.startswith(API_PREFIX):
             await self.app(scope, receive, send)
             return
@@ -75,6 +78,18 @@ class DispatchMiddleware:
             # keep the table entry, the same in all-in-one and per-service mode. Per-endpoint
             # figures come from each service's own metrics (service="auth", …).
             scope["route"] = _RouteLabel(route.name)
+
+    async def _websocket(self, scope: Scope, receive: Receive, send: Send, path: str) -> None:
+        """WebSockets go to their service in this process; it authenticates the socket itself
+        (the token may arrive as the first message, after the handshake the gateway sees).
+        Proxying sockets to a remote service is not supported: in per-service mode devices
+        connect to the sync service's own address."""
+        route = None if INTERNAL.match(path) else route_for(path)
+        upstream = self.state.upstreams.get(route.service) if route else None
+        if not isinstance(upstream, InProcessUpstream):
+            await send({"type": "websocket.close", "code": 4404, "reason": "no socket here"})
+            return
+        await upstream(scope, receive, send)
 
     @staticmethod
     def _route(path: str) -> Route:

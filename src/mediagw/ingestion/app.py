@@ -15,7 +15,7 @@ from fastapi import FastAPI
 from mediagw.common.app import Check, create_service_app
 from mediagw.common.embedding import get_embedder
 from mediagw.common.settings import load_settings
-from mediagw.common.storage import open_pool, open_redis, ping_postgres, ping_redis
+from mediagw.common.storage import open_pool, open_redis, storage_checks
 from mediagw.common.tokens import Authenticator, TokenCodec
 from mediagw.common.vectors import embedded_lock, ensure_collection, is_embedded, open_qdrant
 from mediagw.ingestion import routes
@@ -131,8 +131,7 @@ def create_app(settings: IngestionSettings | None = None) -> FastAPI:
             await asyncio.to_thread(context.qdrant.collection_exists, settings.qdrant_collection)
 
         return {
-            "postgres": (lambda: ping_postgres(context.pool), True),
-            "redis": (lambda: ping_redis(context.redis), True),
+            **storage_checks(context.pool, context.redis),
             "kafka": (kafka, True),
             "qdrant": (qdrant, False),
         }

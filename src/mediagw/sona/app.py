@@ -12,7 +12,7 @@ from fastapi import FastAPI
 
 from mediagw.common.app import Check, create_service_app
 from mediagw.common.settings import load_settings
-from mediagw.common.storage import open_pool, open_redis, ping_postgres, ping_redis
+from mediagw.common.storage import open_pool, open_redis, storage_checks
 from mediagw.common.tokens import Authenticator, TokenCodec
 from mediagw.sona.blas import limit_blas_threads
 from mediagw.sona.profiles import ProfileStore
@@ -86,8 +86,7 @@ def create_app(settings: SonaSettings | None = None) -> FastAPI:
     def checks(app: FastAPI) -> dict[str, tuple[Check, bool]]:
         state: SonaState = app.state.sona
         return {
-            "postgres": (lambda: ping_postgres(state.pool), True),
-            "redis": (lambda: ping_redis(state.redis), True),
+            **storage_checks(state.pool, state.redis),
         }
 
     return create_service_app(

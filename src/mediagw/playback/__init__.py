@@ -1,0 +1,1 @@
+"""The playback service: sessions, progress, continue watching, history and deep links."""

@@ -1,0 +1,399 @@
+"""Playback endpoints: sessions and heartbeats, continue watching, history, deep links."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from datetime import UTC, datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query, Request
+from prometheus_client import Counter, Gauge
+
+from mediagw.common.errors import ERROR_RESPONSES, ApiError, ErrorBody
+from mediagw.common.security import OptionalPrincipal, require_scopes
+from mediagw.common.tokens import Principal
+from mediagw.playback import store
+from mediagw.playback.catalog import ContentCatalog, ContentInfo
+from mediagw.playback.rules import (
+    CompletionRule,
+    DeepLink,
+    Device,
+    ProgressRow,
+    continue_watching,
+    pick_platform,
+)
+from mediagw.playback.schemas import (
+    ContinueItem,
+    ContinueWatching,
+    DeepLinkOut,
+    Heartbeat,
+    HeartbeatAccepted,
+    HistoryItem,
+    HistoryPage,
+    SessionStarted,
+    SessionStopped,
+    StartSession,
+    Stop,
+)
+from mediagw.playback.sessions import Session
+from mediagw.playback.state import PlaybackState
+
+SESSIONS_ACTIVE = Gauge(
+    "playback_sessions_active",
+    "Live playback sessions (heartbeat within the session TTL), across all instances",
+    multiprocess_mode="max",
+)
+HEARTBEATS = Counter("playback_heartbeats_total", "Heartbeats accepted", ["state"])
+PROGRESS_WRITES = Counter("playback_progress_writes_total", "Progress rows written", ["trigger"])
+SESSIONS_STARTED = Counter("playback_sessions_started_total", "Playback sessions started")
+
+router = APIRouter(prefix="/api/v1", tags=["playback"], responses=ERROR_RESPONSES)
+
+
+def _responses(*pairs: tuple[int, str]) -> dict[int | str, dict[str, object]]:
+    return {status: {"model": ErrorBody, "description": text} for status, text in pairs}
+
+
+SESSION_ERRORS = _responses(
+    (404, "No live session with this id for the caller (`session_not_found`)"),
+    (410, "The session expired (`session_expired`) or was stopped (`session_ended`)"),
+)
+
+
+def _state(request: Request) -> PlaybackState:
+    state: PlaybackState = request.app.state.playback
+    return state
+
+
+Ctx = Annotated[PlaybackState, Depends(_state)]
+Reader = Annotated[Principal, Depends(require_scopes("read"))]
+Writer = Annotated[Principal, Depends(require_scopes("write"))]
+
+
+def _link_out(link: DeepLink | None) -> DeepLinkOut | None:
+    if link is None:
+        return None
+    return DeepLinkOut(
+        platform=link.platform,
+        web_url=link.web_url,
+        app_url=link.app_url,
+        chosen_url=link.chosen_url,
+    )
+
+
+def _default_link(info: ContentInfo, device: Device) -> DeepLink | None:
+    return info.platforms[0].link(device) if info.platforms else None
+
+
+async def continue_items(
+    rows: list[ProgressRow],
+    catalog: ContentCatalog,
+    rule: CompletionRule,
+    limit: int,
+    device: Device,
+) -> list[ContinueItem]:
+    """Continue-watching entries from progress rows: in progress only, newest first, with
+    title and deep link; titles gone from the catalogue are left out."""
+    rows = continue_watching(rows, rule, limit)
+    infos = await catalog.get_many([r.content_id for r in rows])
+    items = []
+    for row in rows:
+        info = infos.get(row.content_id)
+        if info is None:  # removed from the catalogue since
+            continue
+        items.append(
+            ContinueItem(
+                content_id=row.content_id,
+                title=info.title,
+                type=info.type,
+                position_seconds=row.position_seconds,
+                duration_seconds=row.duration_seconds,
+                progress=round(row.position_seconds / row.duration_seconds, 4),
+                device_id=row.device_id,
+                updated_at=row.updated_at,
+                deep_link=_link_out(_default_link(info, device)),
+            )
+        )
+    return items
+
+
+async def _content(ctx: PlaybackState, content_id: uuid.UUID) -> ContentInfo:
+    info = await ctx.catalog.get(str(content_id))
+    if info is None:
+        raise ApiError(
+            404, "content_not_found", f"no content with id {content_id}", field="content_id"
+        )
+    return info
+
+
+def _platform_missing(info: ContentInfo, platform: str) -> ApiError:
+    offered = ", ".join(info.platform_ids) or "none"
+    return ApiError(
+        404,
+        "platform_not_available",
+        f"platform {platform!r} does not carry this title (available: {offered})",
+        field="platform",
+    )
+
+
+async def _update_active(ctx: PlaybackState) -> None:
+    SESSIONS_ACTIVE.set(await ctx.sessions.active_count())
+
+
+async def _live_session(ctx: PlaybackState, session_id: uuid.UUID, user_id: str) -> Session:
+    session = await ctx.sessions.get(str(session_id))
+    if session is not None and session.user_id == user_id:
+        return session
+    if session is None:
+        fate = await ctx.sessions.fate(str(session_id), user_id)
+        if fate == "expired":
+            raise ApiError(
+                410,
+                "session_expired",
+                "the playback session expired (no heartbeat in time); start a new one",
+                field="session_id",
+            )
+        if fate == "stopped":
+            raise ApiError(
+                410, "session_ended", "the playback session was stopped", field="session_id"
+            )
+    raise ApiError(
+        404, "session_not_found", f"no playback session {session_id}", field="session_id"
+    )
+
+
+async def _record(
+    ctx: PlaybackState,
+    request: Request,
+    session: Session,
+    position: int,
+    completed: bool,
+    trigger: str,
+) -> None:
+    """Write progress (and, for a stop, history), then publish it to sync (best effort)."""
+    async with ctx.pool.connection() as conn, conn.transaction():
+        updated_at = await store.write_progress(
+            conn,
+            user_id=session.user_id,
+            content_id=session.content_id,
+            position=position,
+            duration=session.duration_seconds,
+            completed=completed,
+            device_id=session.device_id,
+            session_id=session.session_id,
+        )
+        if trigger == "stop":
+            await store.add_history(
+                conn,
+                session_id=session.session_id,
+                user_id=session.user_id,
+                content_id=session.content_id,
+                device_id=session.device_id,
+                platform=session.platform,
+                started_at=datetime.fromtimestamp(session.started_at, UTC),
+                position=position,
+                duration=session.duration_seconds,
+                completed=completed,
+            )
+    PROGRESS_WRITES.labels(trigger).inc()
+    await ctx.publisher.publish(
+        authorization=request.headers.get("authorization"),
+        user_id=session.user_id,
+        content_id=session.content_id,
+        position=position,
+        duration=session.duration_seconds,
+        completed=completed,
+        device_id=session.device_id,
+        updated_at=updated_at,
+    )
+
+
+@router.post(
+    "/playback/sessions",
+    status_code=201,
+    response_model=SessionStarted,
+    responses=_responses((404, "Unknown content (`content_id`) or platform (`platform`)")),
+)
+async def start_session(body: StartSession, principal: Writer, ctx: Ctx) -> SessionStarted:
+    """Start watching a title on a device: a session id, the deep link to open, and the
+    resume point from the user's progress (0 when new or already completed)."""
+    info = await _content(ctx, body.content_id)
+    platform = pick_platform(info.platform_ids, body.platform)
+    if body.platform is not None and platform is None:
+        raise _platform_missing(info, body.platform)
+    duration = info.duration_seconds or body.duration_seconds
+    if duration is None:
+        raise ApiError(
+            422,
+            "validation_failed",
+            "duration_seconds: the catalogue has no runtime for this title; send it",
+            field="duration_seconds",
+        )
+    async with ctx.pool.connection() as conn:
+        progress = await store.progress_of(conn, principal.user_id, str(body.content_id))
+    resume = 0
+    if progress is not None and not progress["completed"]:
+        resume = min(int(progress["position_seconds"]), duration)
+    now = time.time()
+    session = Session(
+        session_id=str(uuid.uuid4()),
+        user_id=principal.user_id,
+        content_id=str(body.content_id),
+        device_id=body.device_id,
+        platform=platform,
+        duration_seconds=duration,
+        position_seconds=resume,
+        state="starting",
+        started_at=now,
+        last_heartbeat_at=now,
+        last_write_at=0.0,
+    )
+    await ctx.sessions.save(session, new=True)
+    SESSIONS_STARTED.inc()
+    await _update_active(ctx)
+    entry = info.platform(platform) if platform else None
+    return SessionStarted(
+        session_id=session.session_id,
+        content_id=session.content_id,
+        device_id=session.device_id,
+        platform=platform,
+        deep_link=_link_out(entry.link(body.device) if entry else None),
+        position_seconds=resume,
+        duration_seconds=duration,
+        expires_in_seconds=ctx.settings.session_ttl_seconds,
+    )
+
+
+@router.post(
+    "/playback/sessions/{session_id}/heartbeat",
+    response_model=HeartbeatAccepted,
+    responses=SESSION_ERRORS,
+)
+async def heartbeat(
+    session_id: uuid.UUID, body: Heartbeat, principal: Writer, ctx: Ctx, request: Request
+) -> HeartbeatAccepted:
+    """Report the position and state; keeps the session alive for another TTL. Progress is
+    written at most every ``heartbeat_write_interval_seconds`` per session."""
+    session = await _live_session(ctx, session_id, principal.user_id)
+    position = ctx.rule.clamp(body.position_seconds, session.duration_seconds)
+    completed = ctx.rule.completed(position, session.duration_seconds)
+    now = time.time()
+    write = now - session.last_write_at >= ctx.settings.heartbeat_write_interval_seconds
+    session.position_seconds = position
+    session.state = body.state
+    session.last_heartbeat_at = now
+    if write:
+        session.last_write_at = now
+    await ctx.sessions.save(session)
+    HEARTBEATS.labels(body.state).inc()
+    if write:
+        await _record(ctx, request, session, position, completed, "heartbeat")
+    await _update_active(ctx)
+    return HeartbeatAccepted(
+        session_id=session.session_id,
+        position_seconds=position,
+        state=body.state,
+        completed=completed,
+        progress_written=write,
+        expires_in_seconds=ctx.settings.session_ttl_seconds,
+    )
+
+
+@router.post(
+    "/playback/sessions/{session_id}/stop",
+    response_model=SessionStopped,
+    responses=SESSION_ERRORS,
+)
+async def stop_session(
+    session_id: uuid.UUID, body: Stop, principal: Writer, ctx: Ctx, request: Request
+) -> SessionStopped:
+    """End the session: progress is written, a history row added, sync told."""
+    await _live_session(ctx, session_id, principal.user_id)
+    session = await ctx.sessions.take(str(session_id))
+    if session is None:  # a concurrent stop won
+        raise ApiError(410, "session_ended", "the playback session was stopped", field="session_id")
+    position = ctx.rule.clamp(body.position_seconds, session.duration_seconds)
+    completed = ctx.rule.completed(position, session.duration_seconds)
+    await _record(ctx, request, session, position, completed, "stop")
+    await _update_active(ctx)
+    return SessionStopped(
+        session_id=session.session_id,
+        content_id=session.content_id,
+        position_seconds=position,
+        duration_seconds=session.duration_seconds,
+        completed=completed,
+    )
+
+
+@router.get("/playback/continue-watching", response_model=ContinueWatching)
+async def get_continue_watching(
+    principal: Reader,
+    ctx: Ctx,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    device: Annotated[Device, Query(description="Device type for the deep links")] = "web",
+) -> ContinueWatching:
+    """Titles in progress (past 5%, before 90% or the credits, not completed), newest first,
+    on any of the user's devices."""
+    async with ctx.pool.connection() as conn:
+        rows = await store.in_progress(
+            conn,
+            principal.user_id,
+            ctx.settings.continue_min_ratio,
+            ctx.settings.completion_threshold,
+            limit,
+        )
+    items = await continue_items(rows, ctx.catalog, ctx.rule, limit, device)
+    return ContinueWatching(items=items)
+
+
+@router.get("/playback/history", response_model=HistoryPage)
+async def get_history(
+    principal: Reader,
+    ctx: Ctx,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    before: Annotated[
+        datetime | None, Query(description="Only sessions ended before this instant")
+    ] = None,
+) -> HistoryPage:
+    """Stopped playback sessions, most recently ended first."""
+    if before is not None and before.tzinfo is None:
+        before = before.replace(tzinfo=UTC)
+    async with ctx.pool.connection() as conn:
+        rows = await store.history(conn, principal.user_id, before, limit)
+    infos = await ctx.catalog.get_many(sorted({r["content_id"] for r in rows}))
+    items = [
+        HistoryItem(**row, title=info.title if (info := infos.get(row["content_id"])) else None)
+        for row in rows
+    ]
+    next_before = items[-1].ended_at if len(items) == limit else None
+    return HistoryPage(items=items, next_before=next_before)
+
+
+@router.get(
+    "/content/{content_id}/deep-link",
+    response_model=DeepLinkOut,
+    responses=_responses((404, "Unknown content (`content_id`) or platform (`platform`)")),
+)
+async def get_deep_link(
+    content_id: uuid.UUID,
+    ctx: Ctx,
+    _: OptionalPrincipal,
+    platform: Annotated[str | None, Query(pattern=r"^[a-z0-9][a-z0-9_]{0,63}$")] = None,
+    device: Device = "web",
+) -> DeepLinkOut:
+    """Links opening the title on a platform (the first carrying it when none is named):
+    the web URL, the app URL, and the one to use on ``device``."""
+    info = await _content(ctx, content_id)
+    chosen = pick_platform(info.platform_ids, platform)
+    if chosen is None:
+        if platform is None:
+            raise ApiError(
+                404, "platform_not_available", "no platform carries this title", field="platform"
+            )
+        raise _platform_missing(info, platform)
+    entry = info.platform(chosen)
+    assert entry is not None
+    link = _link_out(entry.link(device))
+    assert link is not None
+    return link

@@ -1,0 +1,91 @@
+"""Live playback sessions in Redis: ``playback:{session}`` expires ``ttl`` after the last
+heartbeat; ``playback:known:{session}`` remembers ended ids longer, so a late heartbeat gets a
+clear 410 (expired or stopped) rather than a bare 404."""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass
+from typing import Literal
+
+from redis.asyncio import Redis
+
+SESSION_KEY = "playback:{}"
+KNOWN_KEY = "playback:known:{}"
+ACTIVE_KEY = "playback:active"
+
+Fate = Literal["expired", "stopped"]
+
+
+@dataclass
+class Session:
+    session_id: str
+    user_id: str
+    content_id: str
+    device_id: str
+    platform: str | None
+    duration_seconds: int
+    position_seconds: int
+    state: str
+    started_at: float
+    last_heartbeat_at: float
+    last_write_at: float
+
+
+class SessionStore:
+    def __init__(self, redis: Redis, ttl_seconds: float, tombstone_seconds: int) -> None:
+        self.redis = redis
+        self.ttl_ms = int(ttl_seconds * 1000)
+        self.tombstone_seconds = tombstone_seconds
+
+    async def save(self, session: Session, *, new: bool = False) -> None:
+        expires = time.time() + self.ttl_ms / 1000
+        async with self.redis.pipeline(transaction=True) as pipe:
+            key = SESSION_KEY.format(session.session_id)
+            pipe.set(key, json.dumps(asdict(session)), px=self.ttl_ms)
+            if new:
+                pipe.set(
+                    KNOWN_KEY.format(session.session_id),
+                    json.dumps({"user_id": session.user_id, "fate": "expired"}),
+                    ex=self.tombstone_seconds,
+                )
+            pipe.zadd(ACTIVE_KEY, {session.session_id: expires})
+            await pipe.execute()
+
+    async def get(self, session_id: str) -> Session | None:
+        raw = await self.redis.get(SESSION_KEY.format(session_id))
+        return Session(**json.loads(raw)) if raw else None
+
+    async def take(self, session_id: str) -> Session | None:
+        """Remove the session atomically (one stop wins) and return it."""
+        raw = await self.redis.getdel(SESSION_KEY.format(session_id))
+        if not raw:
+            return None
+        session = Session(**json.loads(raw))
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.set(
+                KNOWN_KEY.format(session_id),
+                json.dumps({"user_id": session.user_id, "fate": "stopped"}),
+                ex=self.tombstone_seconds,
+            )
+            pipe.zrem(ACTIVE_KEY, session_id)
+            await pipe.execute()
+        return session
+
+    async def fate(self, session_id: str, user_id: str) -> Fate | None:
+        """What became of a session that is no longer live, if it was this user's."""
+        raw = await self.redis.get(KNOWN_KEY.format(session_id))
+        if not raw:
+            return None
+        known = json.loads(raw)
+        if known.get("user_id") != user_id:
+            return None
+        return "stopped" if known.get("fate") == "stopped" else "expired"
+
+    async def active_count(self) -> int:
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.zremrangebyscore(ACTIVE_KEY, "-inf", time.time())
+            pipe.zcard(ACTIVE_KEY)
+            _, count = await pipe.execute()
+        return int(count)

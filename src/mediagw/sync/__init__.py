@@ -1,0 +1,1 @@
+"""Sync service: WebSocket sessions, CRDT state (HLC, LWW registers, OR-sets), presence."""
