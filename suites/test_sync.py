@@ -9,6 +9,7 @@ client under ``asyncio.run``.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import secrets
@@ -148,7 +149,7 @@ class Device:
     async def open(
         cls, url: str, token: str, device_id: str, last_seen_seq: int | None = None
     ) -> Device:
-        ws = await connect(f"{url}?access_token={token}", open_timeout=TIMEOUT)
+        ws = await connect(f"{url}?access_token={token}", open_timeout=TIMEOUT, max_size=2**24)
         device = cls(ws, device_id)
         hello: dict[str, Any] = {"v": 1, "type": "hello", "device_id": device_id}
         if last_seen_seq is not None:
@@ -392,7 +393,8 @@ def test_a_second_process_delivers_to_devices_connected_to_the_first(world: Worl
         phone = await Device.open(second.ws, token, "phone")
         seq = await phone.submit(phone.op("lww_set", "progress/m2", value=42))
         got = await tv.ops_until(seq)
-        assert got[-1]["op"]["value"] == 42 and got[-1]["origin_device_id"] == "phone"
+        assert got[-1]["op"]["value"] == 42
+        assert got[-1]["origin_device_id"] == "phone"
         seq = await tv.submit(tv.op("or_add", "watchlist", element="x"))
         assert (await phone.ops_until(seq))[-1]["op"]["element"] == "x"
         presence = await tv.expect("presence", lambda m: len(m["devices"]) == 2)
@@ -452,12 +454,16 @@ def test_bad_tokens_close_4401_before_any_op_is_accepted(world: World) -> None:
     async def scenario() -> None:
         for url in (f"{server.ws}?access_token=garbage", f"{server.ws}?access_token={other}"):
             async with connect(url) as ws:
-                await ws.send(json.dumps({"v": 1, "type": "hello", "device_id": "tv"}))
+                sender = Device(ws, "tv")
+                with contextlib.suppress(ConnectionClosed):  # the server may close first
+                    await sender.send({"v": 1, "type": "hello", "device_id": "tv"})
+                    await sender.send(sender.op("lww_set", "progress/x", value=1))
                 assert await closed_with(ws) == 4401
         async with connect(server.ws) as ws:  # no token and no auth message within 1 s
             assert await closed_with(ws) == 4401
         async with connect(server.ws) as ws:  # first message is not auth
-            await ws.send(json.dumps({"v": 1, "type": "hello", "device_id": "tv"}))
+            with contextlib.suppress(ConnectionClosed):
+                await ws.send(json.dumps({"v": 1, "type": "hello", "device_id": "tv"}))
             assert await closed_with(ws) == 4401
         async with connect(server.ws) as ws:  # a valid token in the first message works
             await ws.send(json.dumps({"type": "auth", "token": world.token(user)}))
@@ -501,42 +507,93 @@ def test_an_expiring_token_closes_the_socket_at_exp(world: World) -> None:
     run(scenario())
 
 
+def raw_websocket(port: int, path: str) -> socket.socket:
+    """A WebSocket opened by hand on a socket with a tiny receive buffer, so that not reading
+    really stops the flow (a client library would keep reading into its own buffers)."""
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.settimeout(TIMEOUT)
+    sock.connect(("127.0.0.1", port))
+    sock.sendall(
+        (
+            f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\n"
+            "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+            "Sec-WebSocket-Version: 13\r\n\r\n"
+        ).encode()
+    )
+    response = b""
+    while b"\r\n\r\n" not in response:
+        response += sock.recv(1)
+    assert response.startswith(b"HTTP/1.1 101")
+    return sock
+
+
+def client_frame(text: str) -> bytes:
+    payload = text.encode()
+    assert len(payload) < 126
+    mask = secrets.token_bytes(4)
+    masked = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+    return bytes([0x81, 0x80 | len(payload)]) + mask + masked
+
+
+def close_code_in(stream: bytes) -> int | None:
+    """The code of the close frame among the server's (unmasked) frames, if any."""
+    at = 0
+    while at + 2 <= len(stream):
+        opcode, length = stream[at] & 0x0F, stream[at + 1] & 0x7F
+        at += 2
+        if length == 126:
+            length, at = int.from_bytes(stream[at : at + 2]), at + 2
+        elif length == 127:
+            length, at = int.from_bytes(stream[at : at + 8]), at + 8
+        if opcode == 0x8 and at + 2 <= len(stream):
+            return int.from_bytes(stream[at : at + 2])
+        at += length
+    return None
+
+
 def test_a_slow_consumer_is_dropped_with_1013(world: World) -> None:
     server = world.start(MG_SYNC_QUEUE_SIZE="8")
     user = world.user()
     token = world.token(user)
-
-    async def scenario() -> None:
-        sock = socket.socket()
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-        sock.connect(("127.0.0.1", server.port))
-        slow = await connect(f"{server.ws}?access_token={token}", sock=sock, max_queue=1)
-        await slow.send(json.dumps({"v": 1, "type": "hello", "device_id": "slow"}))
-        # The slow device never reads; the other device's ops pile up for it.
-        value = "v" * 8000
-        async with httpx.AsyncClient(base_url=server.http) as http:
-            for batch in range(20):
+    slow = raw_websocket(server.port, f"/api/v1/sync/ws?access_token={token}")
+    try:
+        slow.sendall(client_frame(json.dumps({"v": 1, "type": "hello", "device_id": "slow"})))
+        time.sleep(0.3)
+        # The slow device never reads; the server's ops for it pile up.
+        value = "v" * 16_000
+        dropped = False
+        with httpx.Client(base_url=server.http) as http:
+            for batch in range(40):
                 ops = [
                     {"kind": "lww_set", "key": f"progress/{batch}-{i}", "value": value}
                     for i in range(50)
                 ]
-                response = await http.post(
+                response = http.post(
                     "/api/v1/internal/sync/ops",
                     json={"user_id": user, "ops": ops},
                     headers={"Authorization": f"Bearer {token}"},
                 )
                 assert response.status_code == 200
-                metrics = (await http.get("/metrics")).text
-                if "sync_slow_consumers_dropped_total 1.0" in metrics:
+                if "sync_slow_consumers_dropped_total 1.0" in http.get("/metrics").text:
+                    dropped = True
                     break
-            assert "sync_slow_consumers_dropped_total 1.0" in metrics
-        assert await closed_with(slow) == 1013
-        # A healthy device is not affected.
+        assert dropped
+        stream = b""
+        while close_code_in(stream) is None:  # drain until the server's close frame arrives
+            chunk = slow.recv(1 << 20)
+            assert chunk, "connection ended without a close frame"
+            stream += chunk
+        assert close_code_in(stream) == 1013
+    finally:
+        slow.close()
+
+    async def healthy() -> None:
         fast = await Device.open(server.ws, token, "fast")
         assert len(fast.state["lww"]) >= 50
         await fast.close()
 
-    run(scenario())
+    run(healthy())
 
 
 def test_rest_watchlist_devices_presence_and_internal_ops_fan_out(world: World) -> None:
@@ -552,7 +609,8 @@ def test_rest_watchlist_devices_presence_and_internal_ops_fan_out(world: World) 
             assert put.status_code == 200
             seq = put.json()["results"][0]["seq"]
             got = (await tv.ops_until(seq))[-1]
-            assert got["op"]["element"] == "c42" and got["op"]["hlc"]["n"] == "server"
+            assert got["op"]["element"] == "c42"
+            assert got["op"]["hlc"]["n"] == "server"
             listed = (await http.get("/api/v1/watchlist")).json()["items"]
             assert [i["content_id"] for i in listed] == ["c42"]
             deleted = await http.delete("/api/v1/watchlist/c42")

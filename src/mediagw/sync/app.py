@@ -6,10 +6,11 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from redis.asyncio import BlockingConnectionPool, Redis
 
 from mediagw.common.app import Check, create_service_app
 from mediagw.common.settings import load_settings
-from mediagw.common.storage import open_pool, open_redis, storage_checks
+from mediagw.common.storage import open_pool, storage_checks
 from mediagw.common.tokens import Authenticator, TokenCodec
 from mediagw.sync.routes import internal_router, router
 from mediagw.sync.service import SyncState
@@ -26,7 +27,18 @@ def create_app(settings: SyncSettings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         pool = await open_pool(settings.postgres_url, max_size=20)
-        redis = open_redis(settings.redis_url)
+        # Every WebSocket authenticates (and re-checks revocation) through Redis: a blocking
+        # pool makes a burst of connections wait for a connection instead of failing.
+        redis = Redis.from_pool(
+            BlockingConnectionPool.from_url(
+                settings.redis_url,
+                max_connections=256,
+                timeout=5,
+                decode_responses=True,
+                socket_timeout=5,
+                health_check_interval=30,
+            )
+        )
         authenticator = Authenticator(codec, redis)
         app.state.authenticator = authenticator
         state = SyncState.build(settings, pool, redis, authenticator)

@@ -26,6 +26,9 @@ from mediagw.sync.hub import (
     Connection,
     count,
 )
+from mediagw.sync.hub import (
+    CLOSE_SLOW_CONSUMER as CLOSE_TRY_AGAIN,
+)
 from mediagw.sync.metrics import CONNECTED_DEVICES, PROPAGATION
 from mediagw.sync.protocol import (
     VERSION,
@@ -92,35 +95,39 @@ async def _authenticate(
     websocket: WebSocket, state: SyncState
 ) -> tuple[Principal | None, str | None]:
     """The token from ``?access_token=`` or a first ``auth`` message; else close 4401."""
-    token = parse_qs(websocket.scope.get("query_string", b"").decode()).get("access_token", [None])[
-        0
-    ]
-    if token is None:
-        try:
-            text = await asyncio.wait_for(
-                websocket.receive_text(), state.settings.sync_auth_timeout_seconds
-            )
-            msg = parse_client(text)
-            if not isinstance(msg, AuthMsg):
-                raise FrameError("auth_required", "the first message must be {type: auth}")
-            token = msg.token
-        except TimeoutError:
-            await _close(websocket, CLOSE_UNAUTHORIZED, "no token within the auth timeout")
-            return None, None
-        except FrameError as exc:
-            await _close(websocket, CLOSE_UNAUTHORIZED, exc.message)
-            return None, None
-        except (WebSocketDisconnect, RuntimeError, KeyError):
-            return None, None
+    query = parse_qs(websocket.scope.get("query_string", b"").decode())
+    token = query.get("access_token", [None])[0]
+    code, reason = CLOSE_UNAUTHORIZED, ""
     try:
+        if token is None:
+            token = await _first_message_token(websocket, state)
         principal = await state.authenticator.authenticate(token)
+        if principal.has_scopes("read"):
+            return principal, token
+        reason = "the token lacks the 'read' scope"
+    except (WebSocketDisconnect, RuntimeError, KeyError):
+        return None, None
+    except TimeoutError:
+        reason = "no token within the auth timeout"
+    except FrameError as exc:
+        reason = exc.message
     except InvalidToken as exc:
-        await _close(websocket, CLOSE_UNAUTHORIZED, f"{exc.code}: {exc.message}")
-        return None, None
-    if not principal.has_scopes("read"):
-        await _close(websocket, CLOSE_UNAUTHORIZED, "the token lacks the 'read' scope")
-        return None, None
-    return principal, token
+        reason = f"{exc.code}: {exc.message}"
+    except Exception as exc:  # noqa: BLE001 — Redis unavailable: ask the client to retry
+        log.warning("sync: token check failed: %s", exc)
+        code, reason = CLOSE_TRY_AGAIN, "token check unavailable; retry"
+    await _close(websocket, code, reason)
+    return None, None
+
+
+async def _first_message_token(websocket: WebSocket, state: SyncState) -> str:
+    text = await asyncio.wait_for(
+        websocket.receive_text(), state.settings.sync_auth_timeout_seconds
+    )
+    msg = parse_client(text)
+    if not isinstance(msg, AuthMsg):
+        raise FrameError("auth_required", "the first message must be {type: auth}")
+    return msg.token
 
 
 class Session:
