@@ -65,3 +65,8 @@ fmt: bootstrap
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache reports/out
+
+.PHONY: contracts
+contracts: bootstrap  ## committed OpenAPI snapshots and event schemas vs. the services, + suites
+	$(BIN)/mgh contracts check
+	$(BIN)/pytest -m contract contracts $(PYTEST_ARGS)

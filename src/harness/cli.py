@@ -6,19 +6,25 @@ Subcommands stay thin: they parse options, call the library, and print. Exit cod
 
 from __future__ import annotations
 
+import json
 import os
 import signal
+import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import click
 import httpx
 
 from harness.accounts import Account, expect, login, refresh, register_verified
 from harness.backends import SPECS, Backend, BackendUnavailable, BackendUnhealthy, resolve
+from harness.contracts import openapi as openapi_contract
+from harness.contracts.openapi import Change
 from harness.migrations import (
     Migration,
     MigrationError,
@@ -249,6 +255,108 @@ def catalogue_generate(works: int, seed: int, out: Path | None) -> None:
     click.echo(f"{directory}: {counts.pop('works')} works; feed entries: " + ", ".join(
         f"{platform} {count}" for platform, count in counts.items()
     ))  # fmt: skip
+
+
+# --- contracts ------------------------------------------------------------------------------
+
+
+def _contracts_dir() -> Path:
+    """``contracts/`` at the repository root (the package is installed from a checkout)."""
+    return Path(__file__).resolve().parents[2] / "contracts"
+
+
+def _load_json(path: Path) -> dict[str, Any]:
+    try:
+        document: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        _fail(f"{path}: {exc}")
+    return document
+
+
+def _print_changes(changes: list[Change], indent: str = "") -> None:
+    for change in changes:
+        colour = "red" if change.kind == "breaking" else None
+        click.secho(f"{indent}{change.kind:<10} {change.path}", fg=colour)
+        click.echo(f"{indent}           {change.message}")
+
+
+@main.group()
+def contracts() -> None:
+    """OpenAPI and event contracts: classify changes, compare with the committed snapshots."""
+
+
+@contracts.command("diff")
+@click.argument("old", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument("new", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+def contracts_diff(old: Path, new: Path) -> None:
+    """Classify every change from OLD to NEW; exit 1 on a breaking change without a major bump."""
+    old_doc, new_doc = _load_json(old), _load_json(new)
+    changes = openapi_contract.diff(old_doc, new_doc)
+    _print_changes(changes)
+    count = sum(1 for c in changes if c.kind == "breaking")
+    click.echo(f"{len(changes)} change(s), {count} breaking")
+    if openapi_contract.needs_version_bump(old_doc, new_doc, changes):
+        _fail(
+            f"breaking changes need a new major version: info.version "
+            f"{old_doc.get('info', {}).get('version')!r} → "
+            f"{new_doc.get('info', {}).get('version')!r} keeps the major"
+        )
+
+
+@contracts.command("check")
+@click.option(
+    "--dir",
+    "directory",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Committed snapshots (default: contracts/openapi in the repository).",
+)
+def contracts_check(directory: Path | None) -> None:
+    """Compare the committed OpenAPI snapshots with what the services generate now."""
+    snapshots = directory or _contracts_dir() / "openapi"
+    with tempfile.TemporaryDirectory(prefix="mgh-openapi-") as scratch:
+        result = subprocess.run(
+            [sys.executable, "-m", "mediagw", "openapi", "export", "--out", scratch],
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
+        if result.returncode != 0:
+            _fail(f"`mediagw openapi export` failed: {result.stderr.strip()[-2000:]}")
+        generated = {p.stem: _load_json(p) for p in Path(scratch).glob("*.json")}
+    committed = {p.stem: _load_json(p) for p in snapshots.glob("*.json")}
+    stale = False
+    for service in sorted(generated.keys() | committed.keys()):
+        if service not in committed:
+            click.secho(f"{service}: no committed snapshot", fg="red")
+            stale = True
+            continue
+        if service not in generated:
+            click.secho(f"{service}: snapshot of a service that no longer exists", fg="red")
+            stale = True
+            continue
+        old, new = committed[service], generated[service]
+        changes = openapi_contract.diff(old, new)
+        if old == new:
+            click.echo(f"{service}: matches the snapshot")
+            continue
+        stale = True
+        count = sum(1 for c in changes if c.kind == "breaking")
+        bump = " — needs a major version bump" if openapi_contract.needs_version_bump(
+            old, new, changes
+        ) else ""  # fmt: skip
+        click.secho(
+            f"{service}: differs from the snapshot: {len(changes)} change(s), "
+            f"{count} breaking{bump}",
+            fg="red" if count else "yellow",
+        )
+        _print_changes(changes, indent="  ")
+    if stale:
+        _fail(
+            "snapshots are stale: run `python -m mediagw openapi export` (and bump info.version "
+            "for breaking changes)"
+        )
 
 
 # --- the stack ------------------------------------------------------------------------------

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import sys
+from pathlib import Path
 
 import click
 from pydantic_settings import BaseSettings
@@ -76,6 +77,55 @@ def serve(service: str, host: str, port: int | None, workers: int, log_level: st
         proxy_headers=False,
         server_header=False,
     )
+
+
+# --- contracts: OpenAPI documents and event schemas (committed under contracts/) -------------
+
+
+@main.group()
+def openapi() -> None:
+    """The services' OpenAPI documents."""
+
+
+@openapi.command("export")
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("contracts/openapi"),
+    show_default=True,
+    help="Directory for <service>.json.",
+)
+@click.argument("services", nargs=-1)
+def openapi_export(out: Path, services: tuple[str, ...]) -> None:
+    """Write <out>/<service>.json for SERVICES (default: every service but the gateway)."""
+    from mediagw import openapi_export as exporter  # noqa: PLC0415 — builds every app
+
+    unknown = sorted(set(services) - set(exporter.SERVICES))
+    if unknown:
+        raise click.BadParameter(f"unknown service(s): {', '.join(unknown)}", param_hint="SERVICES")
+    for path in exporter.write(out, services or exporter.SERVICES):
+        click.echo(str(path))
+
+
+@main.group()
+def events() -> None:
+    """The Kafka event contracts."""
+
+
+@events.command("export")
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("contracts/events"),
+    show_default=True,
+    help="Directory for <topic>.schema.json.",
+)
+def events_export(out: Path) -> None:
+    """Write <out>/<topic>.schema.json: the event envelope with each topic's payload."""
+    from mediagw import openapi_export as exporter  # noqa: PLC0415
+
+    for path in exporter.write_events(out):
+        click.echo(str(path))
 
 
 if __name__ == "__main__":

@@ -93,6 +93,8 @@ def event_schemas() -> dict[str, dict[str, Any]]:
         properties = schema["properties"]
         properties["type"] = {"const": topic, "title": "Type", "type": "string"}
         properties["payload"] = payload
+        # Producers always write every envelope field (defaults included): require them all.
+        schema["required"] = list(properties)
         if defs:
             schema["$defs"] = {**schema.get("$defs", {}), **defs}
         schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"

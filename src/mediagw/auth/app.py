@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI
 
@@ -12,6 +13,7 @@ from mediagw.auth.email import email_sender
 from mediagw.auth.oauth_errors import OAuthError, oauth_error_handler
 from mediagw.auth.passwords import Passwords
 from mediagw.auth.routes import accounts, api_keys, mfa, oauth, sessions
+from mediagw.auth.schemas import TokenRequest
 from mediagw.auth.sessions import SessionStore
 from mediagw.auth.settings import AuthSettings
 from mediagw.common.app import Check, create_service_app
@@ -76,4 +78,22 @@ def create_app(settings: AuthSettings | None = None) -> FastAPI:
         "sessions, TOTP MFA and API keys.",
     )
     app.add_exception_handler(OAuthError, oauth_error_handler)
+    _document_token_request(app)
     return app
+
+
+def _document_token_request(app: FastAPI) -> None:
+    """The token endpoint reads its body by hand (form or JSON), so FastAPI does not collect
+    ``TokenRequest`` into the components its ``openapi_extra`` refers to: add it."""
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        document = generate()
+        schemas = document.setdefault("components", {}).setdefault("schemas", {})
+        schemas.setdefault(
+            "TokenRequest",
+            TokenRequest.model_json_schema(ref_template="#/components/schemas/{model}"),
+        )
+        return document
+
+    app.openapi = openapi  # type: ignore[method-assign]  # FastAPI's documented way to extend the schema

@@ -1,0 +1,194 @@
+"""OpenAPI contracts: the committed snapshots are what the services serve, and they are sound.
+
+The documents are generated in a subprocess (``python -m mediagw openapi export``), the way
+``mgh contracts check`` does it, so this suite never imports the services.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from harness.contracts.openapi import diff, needs_version_bump
+
+pytestmark = pytest.mark.contract
+
+SNAPSHOTS = Path(__file__).resolve().parent / "openapi"
+SERVICES = ("auth", "discovery", "sona", "sync", "playback", "ingestion")
+METHODS = ("get", "put", "post", "delete", "patch")
+SHARED_ERROR = "#/components/schemas/ErrorBody"
+OAUTH_ERROR = "#/components/schemas/OAuthErrorBody"
+OAUTH_ENDPOINT = "/api/v1/auth/token"
+
+# SYSTEM.md "Public API through the gateway", by the service that implements each operation.
+# Left out: `GET /sync/ws` (a WebSocket, which OpenAPI 3.1 cannot describe).
+PUBLIC_API: dict[str, set[tuple[str, str]]] = {
+    "auth": {
+        ("post", "/api/v1/auth/register"), ("post", "/api/v1/auth/verify-email"),
+        ("post", "/api/v1/auth/login"), ("post", "/api/v1/auth/mfa/verify"),
+        ("post", "/api/v1/auth/token"), ("get", "/api/v1/auth/authorize"),
+        ("post", "/api/v1/auth/device/code"), ("post", "/api/v1/auth/device/approve"),
+        ("post", "/api/v1/auth/logout"), ("post", "/api/v1/auth/password/forgot"),
+        ("post", "/api/v1/auth/password/reset"), ("get", "/api/v1/auth/sessions"),
+        ("delete", "/api/v1/auth/sessions/{session_id}"), ("post", "/api/v1/auth/api-keys"),
+        ("get", "/api/v1/auth/api-keys"), ("delete", "/api/v1/auth/api-keys/{key_id}"),
+        ("post", "/api/v1/auth/mfa/enroll"), ("get", "/api/v1/auth/.well-known/jwks.json"),
+        ("post", "/api/v1/auth/clients"), ("get", "/api/v1/me"),
+    },
+    "discovery": {
+        ("get", "/api/v1/content/{content_id}"), ("get", "/api/v1/search"),
+        ("post", "/api/v1/search/semantic"), ("get", "/api/v1/search/autocomplete"),
+        ("get", "/api/v1/content/{content_id}/similar"), ("get", "/api/v1/platforms"),
+        ("get", "/api/v1/genres"),
+    },
+    "sona": {
+        ("get", "/api/v1/recommendations"), ("post", "/api/v1/interactions"),
+        ("get", "/api/v1/profile/preferences"), ("put", "/api/v1/profile/preferences"),
+        ("post", "/api/v1/internal/rerank"),
+    },
+    "playback": {
+        ("post", "/api/v1/playback/sessions"),
+        ("post", "/api/v1/playback/sessions/{session_id}/heartbeat"),
+        ("post", "/api/v1/playback/sessions/{session_id}/stop"),
+        ("get", "/api/v1/playback/continue-watching"), ("get", "/api/v1/playback/history"),
+        ("get", "/api/v1/content/{content_id}/deep-link"),
+    },
+    "sync": {
+        ("get", "/api/v1/devices"), ("post", "/api/v1/devices"),
+        ("delete", "/api/v1/devices/{device_id}"), ("get", "/api/v1/watchlist"),
+        ("put", "/api/v1/watchlist/{content_id}"), ("delete", "/api/v1/watchlist/{content_id}"),
+    },
+    "ingestion": {
+        ("post", "/api/v1/ingestion/runs"), ("get", "/api/v1/ingestion/runs/{run_id}"),
+    },
+}  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def generated(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, Any]]:
+    out = tmp_path_factory.mktemp("openapi")
+    result = subprocess.run(
+        [sys.executable, "-m", "mediagw", "openapi", "export", "--out", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert result.returncode == 0, f"mediagw openapi export failed:\n{result.stderr}"
+    return {p.stem: json.loads(p.read_text()) for p in out.glob("*.json")}
+
+
+def committed(service: str) -> dict[str, Any]:
+    document: dict[str, Any] = json.loads((SNAPSHOTS / f"{service}.json").read_text())
+    return document
+
+
+def operations(document: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
+    return [
+        (method, path, operation)
+        for path, item in document["paths"].items()
+        for method, operation in item.items()
+        if method in METHODS
+    ]
+
+
+def test_every_service_has_a_committed_snapshot(generated: dict[str, dict[str, Any]]) -> None:
+    assert sorted(generated) == sorted(SERVICES)
+    assert sorted(p.stem for p in SNAPSHOTS.glob("*.json")) == sorted(SERVICES)
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_snapshot_equals_the_running_apps_document(
+    service: str, generated: dict[str, dict[str, Any]]
+) -> None:
+    old, new = committed(service), generated[service]
+    if old == new:
+        return
+    changes = diff(old, new)
+    listing = "\n".join(f"  {change}" for change in changes) or "  (only unclassified details)"
+    bump = (
+        "\nbreaking changes without a major bump of info.version: bump it"
+        if needs_version_bump(old, new, changes)
+        else ""
+    )
+    pytest.fail(
+        f"contracts/openapi/{service}.json is stale:\n{listing}{bump}\n"
+        "run `python -m mediagw openapi export` and commit the result (bump info.version's "
+        "major for breaking changes)",
+        pytrace=False,
+    )
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_document_is_openapi_3_1(service: str) -> None:
+    document = committed(service)
+    assert document["openapi"].startswith("3.1."), document["openapi"]
+    assert document["info"]["version"]
+    assert document["paths"]
+
+
+def _error_refs(response: dict[str, Any]) -> set[str]:
+    return {
+        media.get("schema", {}).get("$ref", "")
+        for media in (response.get("content") or {}).values()
+    }
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_every_operation_declares_a_4xx_with_the_shared_error_schema(service: str) -> None:
+    """Every API operation (the health probes are infrastructure, not API) documents its errors."""
+    document = committed(service)
+    missing = []
+    for method, path, operation in operations(document):
+        if not path.startswith("/api/"):
+            continue
+        allowed = {SHARED_ERROR, OAUTH_ERROR} if path == OAUTH_ENDPOINT else {SHARED_ERROR}
+        ok = any(
+            status.startswith("4") and _error_refs(response) & allowed
+            for status, response in operation["responses"].items()
+        )
+        if not ok:
+            missing.append(f"{method.upper()} {path}")
+    assert not missing, f"no 4xx response with the shared error schema: {missing}"
+    assert SHARED_ERROR.rsplit("/", 1)[-1] in document["components"]["schemas"]
+
+
+def test_token_endpoint_answers_errors_with_the_oauth_body() -> None:
+    responses = committed("auth")["paths"][OAUTH_ENDPOINT]["post"]["responses"]
+    assert OAUTH_ERROR in _error_refs(responses["400"])
+
+
+@pytest.mark.parametrize("service", sorted(PUBLIC_API))
+def test_public_api_of_system_md_is_present(service: str) -> None:
+    present = {(method, path) for method, path, _ in operations(committed(service))}
+    missing = sorted(PUBLIC_API[service] - present)
+    assert not missing, f"{service}: SYSTEM.md public API missing from the document: {missing}"
+
+
+def _refs(node: Any) -> list[str]:
+    if isinstance(node, dict):
+        found = [node["$ref"]] if isinstance(node.get("$ref"), str) else []
+        return found + [ref for value in node.values() for ref in _refs(value)]
+    if isinstance(node, list):
+        return [ref for value in node for ref in _refs(value)]
+    return []
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_every_reference_resolves(service: str) -> None:
+    document = committed(service)
+    schemas = document.get("components", {}).get("schemas", {})
+    dangling = sorted(
+        {
+            ref
+            for ref in _refs(document)
+            if not ref.startswith("#/components/schemas/")
+            or ref.removeprefix("#/components/schemas/") not in schemas
+        }
+    )
+    assert dangling == [], f"{service}: $refs that point to nothing: {dangling}"

@@ -1,0 +1,1 @@
+"""Contract checks: OpenAPI documents and event schemas (JSON only; never imports mediagw)."""
