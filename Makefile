@@ -5,15 +5,16 @@ VENV    := .venv
 BIN     := $(VENV)/bin
 PYTEST_ARGS ?=
 
-.PHONY: help bootstrap run test lint fmt unit integration e2e bench-fixtures bench-auth bench-search bench-sync stack clean
+.PHONY: help bootstrap run test lint fmt unit integration e2e bench-fixtures bench-auth bench-search bench-sync stack contracts clean
 
 help:
-	@echo "make run             the main job: backends up, schema migrated, verdict, all down"
+	@echo "make run             the main job: backends + seeded stack, a journey, verdict, all down"
 	@echo "make test            lint (ruff, ruff format, mypy, migration lint) + every test"
 	@echo "make unit            unit tests only (no backends)"
 	@echo "make integration     suites against real backends"
 	@echo "make e2e             journeys through the gateway of a launched stack"
 	@echo "make stack           start the stack and keep it running (Ctrl-C stops it)"
+	@echo "make contracts       OpenAPI snapshots and event schemas against the services"
 	@echo "make bench-fixtures  time per isolated database, cold start per backend"
 	@echo "make bench-auth      login / refresh / protected route under 50 concurrent users"
 	@echo "make bench-search    ingestion throughput, search p95 and SONA re-rank p95"
@@ -66,7 +67,6 @@ fmt: bootstrap
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache reports/out
 
-.PHONY: contracts
-contracts: bootstrap  ## committed OpenAPI snapshots and event schemas vs. the services, + suites
+contracts: bootstrap
 	$(BIN)/mgh contracts check
 	$(BIN)/pytest -m contract contracts $(PYTEST_ARGS)
