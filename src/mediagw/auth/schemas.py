@@ -13,6 +13,7 @@ from pydantic import (
     ConfigDict,
     EmailStr,
     Field,
+    StrictBool,
     field_validator,
     model_validator,
 )
@@ -208,7 +209,7 @@ class ClientCreate(Strict):
     grant_types: list[Literal["authorization_code", "refresh_token", "device_code"]] = Field(
         min_length=1, max_length=3
     )
-    public: bool = True
+    public: StrictBool = True  # `0`/`"yes"` are not booleans: refuse, don't coerce
 
     @field_validator("redirect_uris")
     @classmethod

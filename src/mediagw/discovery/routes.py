@@ -43,6 +43,8 @@ router = APIRouter(prefix="/api/v1", tags=["discovery"], responses=ERROR_RESPONS
 NOT_FOUND: dict[int | str, dict[str, Any]] = {
     404: {"model": ErrorBody, "description": "No content with this id"}
 }
+# A token is optional (it personalises the page): say so, or clients believe it is required.
+OPTIONAL_AUTH: dict[str, Any] = {"security": [{}]}  # FastAPI appends it to HTTPBearer
 QUERY_PARAMETER_NAMES = FieldNames()
 BODY_FIELD_NAMES = FieldNames(
     genres="filters.genres",
@@ -135,7 +137,7 @@ def _search_response(search: SearchRequest, result: SearchResult) -> SearchRespo
     )
 
 
-@router.get("/search", response_model=SearchResponse)
+@router.get("/search", response_model=SearchResponse, openapi_extra=OPTIONAL_AUTH)
 async def search(
     request: Request,
     principal: OptionalPrincipal,
@@ -187,7 +189,7 @@ async def search(
     return await _run_search(ctx, request, principal, query)
 
 
-@router.post("/search/semantic", response_model=SearchResponse)
+@router.post("/search/semantic", response_model=SearchResponse, openapi_extra=OPTIONAL_AUTH)
 async def semantic_search(
     body: SemanticSearchRequest, request: Request, principal: OptionalPrincipal, ctx: Ctx
 ) -> SearchResponse:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt, field_validator
 
 from mediagw.discovery.query import MAX_YEAR, MIN_YEAR
 
@@ -15,7 +15,7 @@ MAX_PAGE_SIZE = 50
 DEFAULT_PAGE_SIZE = 20
 REGION_PATTERN = r"^[A-Za-z]{2}$"
 
-Year = Annotated[int, Field(ge=MIN_YEAR, le=MAX_YEAR)]
+Year = Annotated[StrictInt, Field(ge=MIN_YEAR, le=MAX_YEAR)]  # JSON bodies: `true` is no year
 FilterValue = Annotated[str, Field(min_length=1, max_length=64)]
 FilterValues = Annotated[list[FilterValue], Field(max_length=20)]
 
@@ -42,7 +42,8 @@ class SemanticFilters(Strict):
     types: FilterValues = Field(default_factory=list, examples=[["movie"]])
     year_from: Year | None = None
     year_to: Year | None = None
-    rating_min: float | None = Field(default=None, ge=0, le=10)
+    # Strict: JSON `false` is not a number (lax mode would read it as 0).
+    rating_min: StrictFloat | None = Field(default=None, ge=0, le=10)
 
     @field_validator("genres", "moods", "platforms", "types")
     @classmethod
@@ -61,8 +62,8 @@ class SemanticSearchRequest(Strict):
         min_length=1, max_length=MAX_QUERY_LENGTH, examples=["funny sci-fi from the 90s"]
     )
     filters: SemanticFilters = Field(default_factory=_no_filters)
-    page: int = Field(1, ge=1, le=MAX_PAGE)
-    page_size: int = Field(DEFAULT_PAGE_SIZE, ge=1, le=MAX_PAGE_SIZE)
+    page: StrictInt = Field(1, ge=1, le=MAX_PAGE)
+    page_size: StrictInt = Field(DEFAULT_PAGE_SIZE, ge=1, le=MAX_PAGE_SIZE)
     region: str | None = Field(None, pattern=REGION_PATTERN, examples=["US"])
 
     @field_validator("query")

@@ -55,15 +55,20 @@ class JsonFileAdapter:
                 field="source.type",
             )
         root = feeds_dir.resolve()
-        path = (root / f"{name}.json").resolve()
-        if "\x00" in name or not path.is_relative_to(root):
+        # A NUL byte makes resolve() raise ValueError: refuse it before touching the path.
+        path = None if "\x00" in name else (root / f"{name}.json").resolve()
+        if path is None or not path.is_relative_to(root):
             raise ApiError(
                 400,
                 "path_outside_feeds_dir",
                 "source.name must name a feed inside the feeds directory",
                 field="source.name",
             )
-        if not path.is_file():
+        try:
+            is_file = path.is_file()
+        except OSError:  # e.g. ENAMETOOLONG: a 255-character stem plus ".json" is too long
+            is_file = False
+        if not is_file:
             raise ApiError(
                 422, "unknown_feed", f"there is no feed named {name!r}", field="source.name"
             )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 import uuid
 from datetime import UTC, datetime
@@ -9,6 +10,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
 from prometheus_client import Counter, Gauge
+from pydantic import BeforeValidator
 
 from mediagw.common.errors import ERROR_RESPONSES, ApiError, ErrorBody
 from mediagw.common.security import OptionalPrincipal, require_scopes
@@ -347,13 +349,23 @@ async def get_continue_watching(
     return ContinueWatching(items=items)
 
 
+def _date_time_only(value: object) -> object:
+    """The document says `format: date-time`: refuse the bare numbers pydantic would take as
+    Unix timestamps."""
+    if isinstance(value, str) and re.fullmatch(r"\s*[+-]?[\d.eE+-]+\s*", value):
+        raise ValueError("must be an ISO 8601 date-time, not a number")
+    return value
+
+
 @router.get("/playback/history", response_model=HistoryPage)
 async def get_history(
     principal: Reader,
     ctx: Ctx,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
     before: Annotated[
-        datetime | None, Query(description="Only sessions ended before this instant")
+        datetime | None,
+        Query(description="Only sessions ended before this instant"),
+        BeforeValidator(_date_time_only),
     ] = None,
 ) -> HistoryPage:
     """Stopped playback sessions, most recently ended first."""
@@ -374,6 +386,8 @@ async def get_history(
     "/content/{content_id}/deep-link",
     response_model=DeepLinkOut,
     responses=_responses((404, "Unknown content (`content_id`) or platform (`platform`)")),
+    # Public through the gateway (catalogue read): a token is optional, so say so.
+    openapi_extra={"security": [{}]},  # appended to HTTPBearer: either is fine
 )
 async def get_deep_link(
     content_id: uuid.UUID,

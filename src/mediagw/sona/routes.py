@@ -194,7 +194,11 @@ def _continue_watching(catalogue: Catalogue, profile: Profile, limit: int) -> li
     ]
 
 
-@router.get("/recommendations", response_model=RecommendationList)
+@router.get(
+    "/recommendations",
+    response_model=RecommendationList,
+    responses={404: {"model": ErrorBody, "description": "Unknown `content_id` (similar)"}},
+)
 async def recommendations(
     principal: Reader,
     ctx: Ctx,

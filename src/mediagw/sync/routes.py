@@ -17,10 +17,13 @@ from mediagw.sync.protocol import KEY_PATTERN, SET_NAMES, op_to_json
 from mediagw.sync.service import SyncState
 
 ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {"model": ErrorBody, "description": "Malformed request (e.g. body is not JSON)"},
     401: {"model": ErrorBody, "description": "Missing or invalid token"},
     403: {"model": ErrorBody, "description": "Insufficient scope"},
     404: {"model": ErrorBody, "description": "Not found"},
+    413: {"model": ErrorBody, "description": "Request body larger than the limit"},
     422: {"model": ErrorBody, "description": "Invalid request"},
+    429: {"model": ErrorBody, "description": "Rate limited; retry after `Retry-After` seconds"},
 }
 router = APIRouter(tags=["sync"], responses=ERRORS)
 internal_router = APIRouter(tags=["internal"], responses=ERRORS)

@@ -17,7 +17,7 @@ from mediagw.auth.context import TOKENS_ISSUED, Ctx
 from mediagw.auth.crypto import same, token_hash
 from mediagw.auth.routes.sessions import UUID_PATTERN
 from mediagw.auth.schemas import ApiKeyCreate, ApiKeyCreated, ApiKeyList, ApiKeyOut, ExchangedToken
-from mediagw.common.errors import ERROR_RESPONSES, ApiError
+from mediagw.common.errors import ERROR_RESPONSES, ApiError, ErrorBody
 from mediagw.common.security import require_scopes
 from mediagw.common.tokens import Principal
 
@@ -83,7 +83,12 @@ async def list_keys(
     return ApiKeyList(api_keys=[_out(row) for row in rows])
 
 
-@router.delete("/api-keys/{key_id}", status_code=204, response_class=Response)
+@router.delete(
+    "/api-keys/{key_id}",
+    status_code=204,
+    response_class=Response,
+    responses={404: {"model": ErrorBody, "description": "No such live API key of yours"}},
+)
 async def revoke_key(
     key_id: Annotated[str, Path(pattern=UUID_PATTERN)],
     principal: Annotated[Principal, Depends(require_scopes("write"))],

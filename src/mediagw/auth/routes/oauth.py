@@ -37,7 +37,7 @@ from mediagw.auth.schemas import (
     TokenRequest,
     TokenResponse,
 )
-from mediagw.common.errors import ERROR_RESPONSES, ApiError, field_path
+from mediagw.common.errors import ERROR_RESPONSES, ApiError, ErrorBody, field_path
 from mediagw.common.security import require_scopes
 from mediagw.common.tokens import Principal
 
@@ -162,7 +162,11 @@ async def authorize(
     return RedirectResponse(f"{redirect_uri}{separator}{urlencode(params)}", status_code=302)
 
 
-@router.post("/device/code", response_model=DeviceCodeResponse)
+@router.post(
+    "/device/code",
+    response_model=DeviceCodeResponse,
+    responses={415: {"model": ErrorBody, "description": "Body neither form-encoded nor JSON"}},
+)
 async def device_code(request: Request, ctx: Ctx) -> DeviceCodeResponse:
     """Start the device grant (RFC 8628): a TV shows the user code, the user approves elsewhere."""
     body = DeviceCodeRequest.model_validate(await _params(request, oauth=False))
@@ -434,7 +438,11 @@ async def _device_grant(ctx: AuthContext, body: TokenRequest, device: Device) ->
     return pair
 
 
-@router.get("/.well-known/jwks.json", tags=["oauth"])
+@router.get(
+    "/.well-known/jwks.json",
+    tags=["oauth"],
+    responses={404: {"model": ErrorBody, "description": "HS256 deployment: no public keys"}},
+)
 async def jwks(ctx: Ctx) -> JSONResponse:
     """Public signing keys (only when tokens are signed with RS256/ES256)."""
     keys = ctx.codec.jwks()

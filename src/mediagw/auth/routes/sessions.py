@@ -11,7 +11,7 @@ from mediagw.auth import store
 from mediagw.auth.context import Ctx
 from mediagw.auth.issuer import revoke_family
 from mediagw.auth.schemas import SessionList, SessionOut
-from mediagw.common.errors import ERROR_RESPONSES, ApiError
+from mediagw.common.errors import ERROR_RESPONSES, ApiError, ErrorBody
 from mediagw.common.security import require_scopes
 from mediagw.common.tokens import Principal
 
@@ -45,7 +45,12 @@ async def list_sessions(
     )
 
 
-@router.delete("/sessions/{session_id}", status_code=204, response_class=Response)
+@router.delete(
+    "/sessions/{session_id}",
+    status_code=204,
+    response_class=Response,
+    responses={404: {"model": ErrorBody, "description": "No such session of yours"}},
+)
 async def revoke_session(
     session_id: Annotated[str, Path(pattern=UUID_PATTERN)],
     principal: Annotated[Principal, Depends(require_scopes("write"))],
