@@ -34,6 +34,24 @@ def with_database(url: str, database: str) -> str:
     return urlunsplit((parts.scheme, parts.netloc, f"/{database}", parts.query, parts.fragment))
 
 
+def create_migrated_database(
+    admin: psycopg.Connection[tuple[object, ...]],
+    server_url: str,
+    name: str,
+    migrations_dir: Path | None = None,
+) -> str:
+    """Create database ``name`` with every migration applied; returns its URL."""
+    admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    url = with_database(server_url, name)
+    Migrator(url, migrations_dir).up()  # closes its connection: the database can be a template
+    return url
+
+
+def drop_database(admin: psycopg.Connection[tuple[object, ...]], name: str) -> None:
+    """Drop ``name`` even with sessions still connected."""
+    admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
 @dataclass(frozen=True)
 class IsolatedDatabase:
     name: str
@@ -58,9 +76,9 @@ class TemplateDatabases:
     def prepare(self) -> str:
         """Create and migrate the template once; returns its name."""
         if not self._ready:
-            self._admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(self.template)))
-            Migrator(with_database(self.server_url, self.template), self.migrations_dir).up()
-            # Cloning needs the template to have no other sessions; the migrator has closed its.
+            create_migrated_database(
+                self._admin, self.server_url, self.template, self.migrations_dir
+            )
             self._ready = True
         return self.template
 
@@ -76,9 +94,7 @@ class TemplateDatabases:
         return IsolatedDatabase(name, with_database(self.server_url, name))
 
     def drop(self, name: str) -> None:
-        self._admin.execute(
-            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-        )
+        drop_database(self._admin, name)
         self._created.discard(name)
 
     def close(self) -> None:

@@ -19,15 +19,13 @@ from pathlib import Path
 
 import httpx
 import psycopg
-from psycopg import sql
 
 from harness import catalogue
 from harness.accounts import Account, login, register_verified
 from harness.backends import SPECS, Backend, resolve
 from harness.backends.process import ManagedProcess, free_port, make_workdir
-from harness.isolation import unique_suffix, with_database
+from harness.isolation import create_migrated_database, drop_database, unique_suffix
 from harness.mailbox import Mailbox
-from harness.migrations import Migrator
 from harness.seeding import RunResult, seed_catalogue
 
 ADMIN_EMAIL = "admin@harness.example.org"
@@ -104,15 +102,6 @@ def wait_ready(url: str, timeout: float, process: ManagedProcess | None = None) 
     raise StackError(f"stack at {url} not ready after {timeout:.0f}s ({last})\n{tail}")
 
 
-def _fresh_database(postgres: Backend) -> str:
-    name = f"mgh_stack_{unique_suffix()}"
-    with psycopg.connect(postgres.url, autocommit=True) as admin:
-        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    url = with_database(postgres.url, name)
-    Migrator(url).up()
-    return url
-
-
 def _qdrant_url(backend: Backend | None) -> str:
     """A Qdrant server the harness resolved, else the gateway's own embedded engine."""
     if backend is not None and backend.url.startswith("http"):
@@ -120,12 +109,9 @@ def _qdrant_url(backend: Backend | None) -> str:
     return "qdrant+embedded://memory"
 
 
-def _drop_database(server_url: str, database_url: str) -> None:
-    name = database_url.rsplit("/", 1)[-1].split("?", maxsplit=1)[0]
+def _drop_database(server_url: str, name: str) -> None:
     with psycopg.connect(server_url, autocommit=True) as admin:
-        admin.execute(
-            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-        )
+        drop_database(admin, name)
 
 
 def launch(
@@ -153,8 +139,10 @@ def launch(
                 backend = resolve(SPECS[name])
                 cleanup.callback(backend.stop)
                 provided[name] = backend
-        database_url = _fresh_database(provided["postgres"])
-        cleanup.callback(_drop_database, provided["postgres"].url, database_url)
+        server_url, database = provided["postgres"].url, f"mgh_stack_{unique_suffix()}"
+        with psycopg.connect(server_url, autocommit=True) as admin:
+            database_url = create_migrated_database(admin, server_url, database)
+        cleanup.callback(_drop_database, server_url, database)
         workdir = make_workdir("stack")
         cleanup.callback(shutil.rmtree, workdir, ignore_errors=True)
         outbox = workdir / "outbox"
