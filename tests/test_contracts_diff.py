@@ -407,3 +407,35 @@ def test_cli_diff_exits_0_with_major_bump(tmp_path: Path) -> None:
     result = CliRunner().invoke(main, ["contracts", "diff", old, new])
     assert result.exit_code == 0, result.output
     assert "1 change(s), 1 breaking" in result.output
+
+
+# --- links ---------------------------------------------------------------------------------------
+
+SIMILAR_LINK = {"operationId": "similar", "parameters": {"path.item_id": "$request.path.item_id"}}
+
+
+def with_link(doc: dict[str, Any]) -> None:
+    get_op(doc)["responses"]["200"]["links"] = {"similar": copy.deepcopy(SIMILAR_LINK)}
+
+
+def test_added_link_is_compatible() -> None:
+    changes = changed(with_link)
+    assert [(c.kind, c.path.rsplit("/", 1)[-1]) for c in changes] == [("compatible", "similar")]
+
+
+def test_removed_link_is_breaking() -> None:
+    old = base()
+    with_link(old)
+    changes = diff(old, base())
+    assert [(c.kind, c.path.rsplit("/", 1)[-1]) for c in changes] == [("breaking", "similar")]
+    assert "link 'similar' was removed" in changes[0].message
+
+
+def test_link_to_another_operation_is_breaking() -> None:
+    old, new = base(), base()
+    with_link(old)
+    with_link(new)
+    get_op(new)["responses"]["200"]["links"]["similar"]["operationId"] = "elsewhere"
+    changes = diff(old, new)
+    assert kinds(changes) == {"breaking"}
+    assert "changed its target" in changes[0].message

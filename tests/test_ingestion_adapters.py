@@ -196,6 +196,17 @@ def test_http_adapter_refuses_unsafe_urls(url: str, options: dict[str, Any]) -> 
     assert refusal(info) == (422, "invalid_url", "source.url")
 
 
+def test_http_adapter_fetches_only_from_the_allowed_hosts() -> None:
+    allowed = frozenset({"127.0.0.1", "localhost"})
+    with pytest.raises(ApiError) as info:
+        http_adapter("https://feeds.example/netflix", allowed_hosts=allowed)
+    assert refusal(info) == (422, "feed_host_not_allowed", "source.url")
+    assert (
+        http_adapter("https://LOCALHOST:8443/feed", allowed_hosts=allowed).url.host == "localhost"
+    )
+    assert http_adapter("https://feeds.example/netflix").url.host == "feeds.example"  # no list
+
+
 @pytest.fixture
 def clean_env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
     for name in list(os.environ):

@@ -35,6 +35,8 @@ DEFAULT_LIMITS = {
     "MG_RATE_LIMIT_REGISTER": "100000/60",
     "MG_RATE_LIMIT_TOKEN": "100000/60",
     "MG_RATE_LIMIT_PASSWORD_RESET": "100000/60",
+    # Suites and fuzzers send made-up feed URLs: a test stack fetches feeds from loopback only.
+    "MG_FEED_ALLOWED_HOSTS": "127.0.0.1,localhost,::1",
 }
 
 

@@ -97,13 +97,13 @@ def openapi() -> None:
 )
 @click.argument("services", nargs=-1)
 def openapi_export(out: Path, services: tuple[str, ...]) -> None:
-    """Write <out>/<service>.json for SERVICES (default: every service but the gateway)."""
+    """Write <out>/<service>.json for SERVICES (default: every service and the gateway)."""
     from mediagw import openapi_export as exporter  # noqa: PLC0415 — builds every app
 
-    unknown = sorted(set(services) - set(exporter.SERVICES))
+    unknown = sorted(set(services) - set(exporter.DOCUMENTS))
     if unknown:
         raise click.BadParameter(f"unknown service(s): {', '.join(unknown)}", param_hint="SERVICES")
-    for path in exporter.write(out, services or exporter.SERVICES):
+    for path in exporter.write(out, services or exporter.DOCUMENTS):
         click.echo(str(path))
 
 

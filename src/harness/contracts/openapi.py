@@ -12,10 +12,11 @@ written against ``old`` can fail against ``new``:
   ``maxLength``/``maximum``/``maxItems`` were lowered (or added), ``minLength``/``minimum``/
   ``minItems`` were raised (or added), a ``pattern`` or ``format`` was added or changed, a
   request schema stopped accepting additional properties;
-- an operation that needed no credentials now requires them (it gained ``security``).
+- an operation that needed no credentials now requires them (it gained ``security``);
+- a response link was removed, or changed its target operation or its values.
 
 Everything else that differs is *compatible*: added paths and operations, added optional
-parameters and properties, added response fields and statuses, added enum values, widened
+parameters and properties, added response fields, statuses and links, added enum values, widened
 constraints, changed descriptions. ``$ref``\\ s into the document (``#/components/...``) are
 followed, with protection against cycles.
 """
@@ -271,6 +272,7 @@ class _Differ:
                     f"{at}/description",
                     f"{label}: response {status} description changed",
                 )
+            self.links(old_response, new_response, at, f"{label}: response {status}")
             old_content: dict[str, Any] = old_response.get("content") or {}
             new_content: dict[str, Any] = new_response.get("content") or {}
             for media in sorted(old_content.keys() | new_content.keys()):
@@ -288,6 +290,19 @@ class _Differ:
                         "response",
                         frozenset(),
                     )
+
+    def links(self, old: dict[str, Any], new: dict[str, Any], at: str, label: str) -> None:
+        """A client that follows a link breaks when it goes, or leads elsewhere."""
+        old_links: dict[str, Any] = old.get("links") or {}
+        new_links: dict[str, Any] = new.get("links") or {}
+        for name in sorted(old_links.keys() | new_links.keys()):
+            there = f"{at}/links/{_escape(name)}"
+            if name not in new_links:
+                self.add("breaking", there, f"{label}: link {name!r} was removed")
+            elif name not in old_links:
+                self.add("compatible", there, f"{label}: link {name!r} was added")
+            elif old_links[name] != new_links[name]:
+                self.add("breaking", there, f"{label}: link {name!r} changed its target or values")
 
     # --- schemas ---------------------------------------------------------------------------------
 

@@ -13,7 +13,8 @@ from mediagw.auth.email import email_sender
 from mediagw.auth.oauth_errors import OAuthError, oauth_error_handler
 from mediagw.auth.passwords import Passwords
 from mediagw.auth.routes import accounts, api_keys, mfa, oauth, sessions
-from mediagw.auth.schemas import TokenRequest
+from mediagw.auth.routes.oauth import HAND_READ_BODIES
+from mediagw.auth.schemas import DeviceCodeRequest, TokenRequest
 from mediagw.auth.sessions import SessionStore
 from mediagw.auth.settings import AuthSettings
 from mediagw.common.app import Check, create_service_app
@@ -78,22 +79,24 @@ def create_app(settings: AuthSettings | None = None) -> FastAPI:
         "sessions, TOTP MFA and API keys.",
     )
     app.add_exception_handler(OAuthError, oauth_error_handler)
-    _document_token_request(app)
+    _document_hand_read_bodies(app)
     return app
 
 
-def _document_token_request(app: FastAPI) -> None:
-    """The token endpoint reads its body by hand (form or JSON), so FastAPI does not collect
-    ``TokenRequest`` into the components its ``openapi_extra`` refers to: add it."""
+def _document_hand_read_bodies(app: FastAPI) -> None:
+    """The token and device-code endpoints read their bodies by hand (form or JSON), so FastAPI
+    does not collect the models their ``openapi_extra`` refers to: add them."""
     generate = app.openapi
+    models = {model.__name__: model for model in (TokenRequest, DeviceCodeRequest)}
+    assert set(models) == set(HAND_READ_BODIES), "keep HAND_READ_BODIES and the models together"
 
     def openapi() -> dict[str, Any]:
         document = generate()
         schemas = document.setdefault("components", {}).setdefault("schemas", {})
-        schemas.setdefault(
-            "TokenRequest",
-            TokenRequest.model_json_schema(ref_template="#/components/schemas/{model}"),
-        )
+        for name, model in models.items():
+            schemas.setdefault(
+                name, model.model_json_schema(ref_template="#/components/schemas/{model}")
+            )
         return document
 
     app.openapi = openapi  # type: ignore[method-assign]  # FastAPI's documented way to extend the schema

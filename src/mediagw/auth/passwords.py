@@ -13,6 +13,8 @@ import re
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
+from mediagw.common.text import NO_CONTROL_CHARACTERS
+
 MIN_LENGTH = 10
 MAX_LENGTH = 128
 COMMON = frozenset(
@@ -27,7 +29,7 @@ def password_problem(password: str) -> str | None:
         return f"must be {MIN_LENGTH} to {MAX_LENGTH} characters"
     if password.lower() in COMMON or len(set(password)) < 4:
         return "is too easy to guess"
-    if re.search(r"[\x00-\x1f\x7f]", password):
+    if not re.fullmatch(NO_CONTROL_CHARACTERS, password):
         return "must not contain control characters"
     return None
 

@@ -8,7 +8,6 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import (
-    AfterValidator,
     BaseModel,
     ConfigDict,
     EmailStr,
@@ -18,8 +17,9 @@ from pydantic import (
     model_validator,
 )
 
-from mediagw.auth.passwords import MAX_LENGTH, password_problem
+from mediagw.auth.passwords import MAX_LENGTH, MIN_LENGTH, password_problem
 from mediagw.auth.settings import KNOWN_SCOPES
+from mediagw.common.text import NO_CONTROL_CHARACTERS, Printable
 
 Scope = Literal["read", "write", "admin"]
 DeviceId = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9._:-]+$")]
@@ -28,16 +28,7 @@ GRANT_DEVICE_CODE = "urn:ietf:params:oauth:grant-type:device_code"
 assert set(Scope.__args__) == KNOWN_SCOPES  # type: ignore[attr-defined]  # Literal exposes __args__ at runtime
 
 
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-
-
-def _no_control_characters(value: str) -> str:
-    if _CONTROL.search(value):
-        raise ValueError("must not contain control characters")
-    return value
-
-
-Label = Annotated[str, AfterValidator(_no_control_characters)]
+Label = Printable
 """Free text people read (display and device names): printable characters only."""
 
 
@@ -55,6 +46,18 @@ class Strict(BaseModel):
         return value
 
 
+NewPassword = Annotated[
+    str,
+    Field(
+        max_length=MAX_LENGTH,
+        # Documented, not enforced by pydantic: `password_problem` checks both with its message.
+        json_schema_extra={"minLength": MIN_LENGTH, "pattern": NO_CONTROL_CHARACTERS},
+        description="At least 4 distinct characters, and not a commonly used password",
+    ),
+]
+"""The policy as far as a schema can say it; ``password_problem`` checks the rest."""
+
+
 def _new_password(value: str) -> str:
     problem = password_problem(value)
     if problem:
@@ -64,7 +67,7 @@ def _new_password(value: str) -> str:
 
 class RegisterRequest(Strict):
     email: EmailStr = Field(max_length=320)
-    password: str = Field(max_length=MAX_LENGTH)
+    password: NewPassword
     display_name: Label | None = Field(None, min_length=1, max_length=100)
 
     _password = field_validator("password")(_new_password)
@@ -123,7 +126,7 @@ class ForgotPasswordRequest(Strict):
 
 class ResetPasswordRequest(Strict):
     token: OpaqueToken
-    new_password: str = Field(max_length=MAX_LENGTH)
+    new_password: NewPassword
 
     _password = field_validator("new_password")(_new_password)
 

@@ -9,6 +9,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request
 
 from mediagw.common.errors import ERROR_RESPONSES, ApiError, ErrorBody
+from mediagw.common.links import link, links
 from mediagw.common.security import OptionalPrincipal
 from mediagw.common.taxonomy import GENRES, MOODS
 from mediagw.discovery import store
@@ -45,6 +46,20 @@ NOT_FOUND: dict[int | str, dict[str, Any]] = {
 }
 # A token is optional (it personalises the page): say so, or clients believe it is required.
 OPTIONAL_AUTH: dict[str, Any] = {"security": [{}]}  # FastAPI appends it to HTTPBearer
+CONTENT_DETAILS = "content_details_api_v1_content__content_id__get"
+SIMILAR = "similar_api_v1_content__content_id__similar_get"
+
+
+def _open_first(status: int, id_expression: str) -> dict[int | str, dict[str, Any]]:
+    """Links from a list of titles to the first title's details and its similar titles."""
+    parameters = {"path.content_id": id_expression}
+    return links(
+        status,
+        details=link(CONTENT_DETAILS, "Details of the first title", parameters=parameters),
+        similar=link(SIMILAR, "Titles similar to the first one", parameters=parameters),
+    )
+
+
 QUERY_PARAMETER_NAMES = FieldNames()
 BODY_FIELD_NAMES = FieldNames(
     genres="filters.genres",
@@ -137,7 +152,12 @@ def _search_response(search: SearchRequest, result: SearchResult) -> SearchRespo
     )
 
 
-@router.get("/search", response_model=SearchResponse, openapi_extra=OPTIONAL_AUTH)
+@router.get(
+    "/search",
+    response_model=SearchResponse,
+    openapi_extra=OPTIONAL_AUTH,
+    responses=_open_first(200, "$response.body#/items/0/id"),
+)
 async def search(
     request: Request,
     principal: OptionalPrincipal,
@@ -189,7 +209,12 @@ async def search(
     return await _run_search(ctx, request, principal, query)
 
 
-@router.post("/search/semantic", response_model=SearchResponse, openapi_extra=OPTIONAL_AUTH)
+@router.post(
+    "/search/semantic",
+    response_model=SearchResponse,
+    openapi_extra=OPTIONAL_AUTH,
+    responses=_open_first(200, "$response.body#/items/0/id"),
+)
 async def semantic_search(
     body: SemanticSearchRequest, request: Request, principal: OptionalPrincipal, ctx: Ctx
 ) -> SearchResponse:
@@ -214,7 +239,11 @@ async def semantic_search(
     return await _run_search(ctx, request, principal, query)
 
 
-@router.get("/search/autocomplete", response_model=AutocompleteResponse)
+@router.get(
+    "/search/autocomplete",
+    response_model=AutocompleteResponse,
+    responses=_open_first(200, "$response.body#/items/0/id"),
+)
 async def autocomplete(
     ctx: Ctx,
     q: Annotated[str, Query(min_length=1, max_length=100, examples=["last orb"])],
@@ -239,7 +268,19 @@ async def autocomplete(
     )
 
 
-@router.get("/content/{content_id}", response_model=ContentDetails, responses=NOT_FOUND)
+@router.get(
+    "/content/{content_id}",
+    response_model=ContentDetails,
+    responses=NOT_FOUND
+    | links(
+        200,
+        similar=link(
+            SIMILAR,
+            "Titles similar to this one",
+            parameters={"path.content_id": "$request.path.content_id"},
+        ),
+    ),
+)
 async def content_details(content_id: uuid.UUID, ctx: Ctx, region: Region = None) -> ContentDetails:
     """A title with its offers per platform and region (``region`` narrows them) and deep
     links (web and app) per platform."""
@@ -282,7 +323,11 @@ async def content_details(content_id: uuid.UUID, ctx: Ctx, region: Region = None
     )
 
 
-@router.get("/content/{content_id}/similar", response_model=SimilarResponse, responses=NOT_FOUND)
+@router.get(
+    "/content/{content_id}/similar",
+    response_model=SimilarResponse,
+    responses=NOT_FOUND | _open_first(200, "$response.body#/items/0/id"),
+)
 async def similar(
     content_id: uuid.UUID,
     ctx: Ctx,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
+from typing import Any
 
 import httpx
 from fastapi import FastAPI
@@ -16,6 +17,7 @@ from mediagw.common.storage import open_redis, ping_redis
 from mediagw.common.tokens import Authenticator, TokenCodec
 from mediagw.gateway.breaker import CircuitBreaker
 from mediagw.gateway.dispatch import DispatchMiddleware, GatewayState
+from mediagw.gateway.openapi import merge
 from mediagw.gateway.settings import GatewaySettings
 from mediagw.gateway.upstream import HttpUpstream, InProcessUpstream, Upstream
 
@@ -75,7 +77,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
             probes[name] = (upstream.ready, True)
         return probes
 
-    return create_service_app(
+    app = create_service_app(
         service=SERVICE,
         settings=settings,
         routers=[],
@@ -84,6 +86,21 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         description="The public entry: routes /api/v1 to the services, checks tokens at the edge.",
         inner_middleware=[(DispatchMiddleware, {"state": state})],
     )
+    own_document = app.openapi
+
+    def public_document() -> dict[str, Any]:
+        """The public API of every mounted service (see ``mediagw.gateway.openapi``); cached
+        once the services are mounted, so a request before start-up does not freeze it."""
+        if state.document is not None:
+            return state.document
+        services = {name: service.openapi() for name, service in state.service_apps.items()}
+        document = merge(own_document(), services)
+        if services:
+            state.document = document
+        return document
+
+    app.openapi = public_document  # type: ignore[method-assign]  # FastAPI's documented hook
+    return app
 
 
 async def _mount_in_process(state: GatewayState, stack: AsyncExitStack) -> None:
@@ -96,6 +113,7 @@ async def _mount_in_process(state: GatewayState, stack: AsyncExitStack) -> None:
             continue
         service_app: FastAPI = module.create_app()
         peers.register(name, service_app)
+        state.service_apps[name] = service_app
         stack.callback(peers.unregister, name)
         await stack.enter_async_context(service_app.router.lifespan_context(service_app))
         ready = _ready_check(service_app)

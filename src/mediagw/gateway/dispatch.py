@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
+from fastapi import FastAPI
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from mediagw.common.errors import ApiError
@@ -35,6 +36,9 @@ class GatewayState:
     authenticator: Authenticator | None = None
     exchange_client: httpx.AsyncClient | None = None
     exchanged: dict[str, tuple[str, float]] = field(default_factory=dict)
+    service_apps: dict[str, FastAPI] = field(default_factory=dict)
+    """The services mounted in this process (all-in-one), whose documents the gateway's merges."""
+    document: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)

@@ -107,6 +107,7 @@ class HttpFeedAdapter:
         max_pages: int,
         max_bytes: int,
         allow_plain_http: bool = False,
+        allowed_hosts: frozenset[str] = frozenset(),
     ) -> None:
         try:
             parsed = httpx.URL(url)
@@ -127,6 +128,13 @@ class HttpFeedAdapter:
                 422,
                 "invalid_url",
                 "credentials in the feed URL are not accepted",
+                field="source.url",
+            )
+        if allowed_hosts and parsed.host.lower() not in allowed_hosts:
+            raise ApiError(
+                422,
+                "feed_host_not_allowed",
+                f"feeds are fetched only from {', '.join(sorted(allowed_hosts))}",
                 field="source.url",
             )
         self.url = parsed

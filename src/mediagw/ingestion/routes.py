@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, Path, Response
 from psycopg.rows import DictRow
 
 from mediagw.common.errors import ERROR_RESPONSES, ApiError, ErrorBody
+from mediagw.common.links import link
 from mediagw.common.security import require_scopes
 from mediagw.common.tokens import Principal
 from mediagw.ingestion.adapters import HttpFeedAdapter, JsonFileAdapter, PlatformAdapter
@@ -41,6 +42,7 @@ def _adapter(ctx: IngestionContext, body: RunRequest) -> PlatformAdapter:
         max_pages=settings.http_feed_max_pages,
         max_bytes=settings.feed_max_bytes,
         allow_plain_http=settings.allow_plain_http_feeds,
+        allowed_hosts=settings.allowed_feed_hosts,
     )
 
 
@@ -76,7 +78,16 @@ def _run(row: DictRow) -> Run:
     status_code=202,
     response_model=RunAccepted,
     responses={
-        202: {"description": "The run is queued; follow it at the `Location`"},
+        202: {
+            "description": "The run is queued; follow it at the `Location`",
+            "links": {
+                "follow": link(
+                    "get_run_api_v1_ingestion_runs__run_id__get",
+                    "The run's status and counts",
+                    parameters={"path.run_id": "$response.body#/run_id"},
+                )
+            },
+        },
     },
 )
 async def start_run(

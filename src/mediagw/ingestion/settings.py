@@ -36,6 +36,9 @@ class IngestionSettings(TokenSettings):
     feed_max_bytes: int = Field(256 * 1_048_576, ge=1024)
     allow_plain_http_feeds: bool = False
     """Accept ``http://`` feed URLs (default: ``https://`` only)."""
+    feed_allowed_hosts: str = Field("", pattern=r"^[A-Za-z0-9.,:\[\]_-]*$")
+    """Comma-separated hosts feed URLs may name (empty: any). Test stacks set loopback only, so
+    a fuzzer's made-up feed URL is refused instead of fetched."""
 
     # Kafka and the outbox relay
     kafka_topic_prefix: str = Field("", pattern=r"^[A-Za-z0-9._-]{0,100}$")
@@ -55,6 +58,10 @@ class IngestionSettings(TokenSettings):
         if value is not None and not value.is_dir():
             raise ValueError(f"{value} is not a directory")
         return value.resolve() if value is not None else None
+
+    @property
+    def allowed_feed_hosts(self) -> frozenset[str]:
+        return frozenset(h.strip().lower() for h in self.feed_allowed_hosts.split(",") if h.strip())
 
     @property
     def platforms_file(self) -> Path | None:

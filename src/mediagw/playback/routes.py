@@ -13,6 +13,7 @@ from prometheus_client import Counter, Gauge
 from pydantic import BeforeValidator
 
 from mediagw.common.errors import ERROR_RESPONSES, ApiError, ErrorBody
+from mediagw.common.links import link, links
 from mediagw.common.security import OptionalPrincipal, require_scopes
 from mediagw.common.tokens import Principal
 from mediagw.playback import store
@@ -61,6 +62,25 @@ SESSION_ERRORS = _responses(
     (404, "No live session with this id for the caller (`session_not_found`)"),
     (410, "The session expired (`session_expired`) or was stopped (`session_ended`)"),
 )
+START_SESSION = "start_session_api_v1_playback_sessions_post"
+HEARTBEAT = "heartbeat_api_v1_playback_sessions__session_id__heartbeat_post"
+STOP = "stop_session_api_v1_playback_sessions__session_id__stop_post"
+
+
+def _play_first(status: int, description: str) -> dict[int | str, dict[str, object]]:
+    """A list of titles links to starting a session on its first one."""
+    body = {"content_id": "$response.body#/items/0/content_id"}
+    return links(status, play=link(START_SESSION, description, request_body=body))
+
+
+def _session_links(status: int, session_id: str) -> dict[int | str, dict[str, object]]:
+    """Heartbeat and stop take the session this answer is about (``session_id`` expression)."""
+    parameters = {"path.session_id": session_id}
+    return links(
+        status,
+        heartbeat=link(HEARTBEAT, "Report progress in this session", parameters=parameters),
+        stop=link(STOP, "End this session", parameters=parameters),
+    )
 
 
 def _state(request: Request) -> PlaybackState:
@@ -215,7 +235,8 @@ async def _record(
     "/playback/sessions",
     status_code=201,
     response_model=SessionStarted,
-    responses=_responses((404, "Unknown content (`content_id`) or platform (`platform`)")),
+    responses=_responses((404, "Unknown content (`content_id`) or platform (`platform`)"))
+    | _session_links(201, "$response.body#/session_id"),
 )
 async def start_session(body: StartSession, principal: Writer, ctx: Ctx) -> SessionStarted:
     """Start watching a title on a device: a session id, the deep link to open, and the
@@ -270,7 +291,7 @@ async def start_session(body: StartSession, principal: Writer, ctx: Ctx) -> Sess
 @router.post(
     "/playback/sessions/{session_id}/heartbeat",
     response_model=HeartbeatAccepted,
-    responses=SESSION_ERRORS,
+    responses=SESSION_ERRORS | _session_links(200, "$request.path.session_id"),
 )
 async def heartbeat(
     session_id: uuid.UUID, body: Heartbeat, principal: Writer, ctx: Ctx, request: Request
@@ -328,7 +349,11 @@ async def stop_session(
     )
 
 
-@router.get("/playback/continue-watching", response_model=ContinueWatching)
+@router.get(
+    "/playback/continue-watching",
+    response_model=ContinueWatching,
+    responses=_play_first(200, "Resume the newest title in progress"),
+)
 async def get_continue_watching(
     principal: Reader,
     ctx: Ctx,
@@ -357,7 +382,11 @@ def _date_time_only(value: object) -> object:
     return value
 
 
-@router.get("/playback/history", response_model=HistoryPage)
+@router.get(
+    "/playback/history",
+    response_model=HistoryPage,
+    responses=_play_first(200, "Watch the latest title again"),
+)
 async def get_history(
     principal: Reader,
     ctx: Ctx,

@@ -12,6 +12,7 @@ from fastapi.responses import JSONResponse
 from prometheus_client import Counter, Histogram
 
 from mediagw.common.errors import ERROR_RESPONSES, ApiError, ErrorBody
+from mediagw.common.links import link, links
 from mediagw.common.security import CurrentPrincipal, require_scopes
 from mediagw.common.tokens import Principal
 from mediagw.sona import engine, store
@@ -197,7 +198,23 @@ def _continue_watching(catalogue: Catalogue, profile: Profile, limit: int) -> li
 @router.get(
     "/recommendations",
     response_model=RecommendationList,
-    responses={404: {"model": ErrorBody, "description": "Unknown `content_id` (similar)"}},
+    responses={404: {"model": ErrorBody, "description": "Unknown `content_id` (similar)"}}
+    | links(
+        200,
+        interact=link(
+            "record_interaction_api_v1_interactions_post",
+            "Record what the user did with the first recommendation",
+            request_body={"content_id": "$response.body#/items/0/content_id"},
+        ),
+        more_like_it=link(
+            "recommendations_api_v1_recommendations_get",
+            "Titles similar to the first recommendation",
+            parameters={
+                "query.context": "similar",
+                "query.content_id": "$response.body#/items/0/content_id",
+            },
+        ),
+    ),
 )
 async def recommendations(
     principal: Reader,

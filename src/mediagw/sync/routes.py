@@ -10,7 +10,9 @@ from fastapi import APIRouter, Depends, Path, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from mediagw.common.errors import ApiError, ErrorBody
+from mediagw.common.links import link, links
 from mediagw.common.security import require_scopes
+from mediagw.common.text import Printable
 from mediagw.common.tokens import Principal
 from mediagw.sync.crdt import Op, wall_clock_ms
 from mediagw.sync.protocol import KEY_PATTERN, SET_NAMES, op_to_json
@@ -28,6 +30,14 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 router = APIRouter(tags=["sync"], responses=ERRORS)
 internal_router = APIRouter(tags=["internal"], responses=ERRORS)
 Reader = Annotated[Principal, Depends(require_scopes("read"))]
+DELETE_DEVICE = "delete_device_api_v1_devices__device_id__delete"
+REMOVE_FROM_WATCHLIST = "remove_from_watchlist_api_v1_watchlist__content_id__delete"
+
+
+def _forget_device(device_id: str) -> dict[str, Any]:
+    return link(DELETE_DEVICE, "Forget this device", parameters={"path.device_id": device_id})
+
+
 Writer = Annotated[Principal, Depends(require_scopes("write"))]
 ContentId = Annotated[str, Path(min_length=1, max_length=256)]
 
@@ -81,6 +91,14 @@ async def _server_ops(state: SyncState, user_id: str, ops: list[Op]) -> OpResult
     "/api/v1/watchlist/{content_id}",
     response_model=OpResults,
     summary="Add a title to the watchlist (an OR-set add, synced to every device)",
+    responses=links(
+        200,
+        remove=link(
+            REMOVE_FROM_WATCHLIST,
+            "Take the title off the watchlist again",
+            parameters={"path.content_id": "$request.path.content_id"},
+        ),
+    ),
 )
 async def add_to_watchlist(request: Request, content_id: ContentId, principal: Writer) -> OpResults:
     state = _state(request)
@@ -119,8 +137,8 @@ class DeviceIn(BaseModel):
 
     device_key: str = Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.:@-]+$")
     type: Literal["tv", "phone", "tablet", "web", "desktop"]
-    name: str | None = Field(None, min_length=1, max_length=200)
-    platform: str | None = Field(None, min_length=1, max_length=64)
+    name: Printable | None = Field(None, min_length=1, max_length=200)
+    platform: Printable | None = Field(None, min_length=1, max_length=64)
 
 
 class Device(BaseModel):
@@ -147,7 +165,12 @@ def _device(row: dict[str, Any]) -> Device:
     )  # fmt: skip
 
 
-@router.get("/api/v1/devices", response_model=Devices, summary="The user's registered devices")
+@router.get(
+    "/api/v1/devices",
+    response_model=Devices,
+    summary="The user's registered devices",
+    responses=links(200, forget_first=_forget_device("$response.body#/devices/0/id")),
+)
 async def list_devices(request: Request, principal: Reader) -> Devices:
     async with _state(request).pool.connection() as conn:
         rows = await (
@@ -165,6 +188,7 @@ async def list_devices(request: Request, principal: Reader) -> Devices:
     response_model=Device,
     status_code=201,
     summary="Register a device (re-registering a device key updates it)",
+    responses=links(201, forget=_forget_device("$response.body#/id")),
 )
 async def register_device(request: Request, body: DeviceIn, principal: Writer) -> Device:
     async with _state(request).pool.connection() as conn:

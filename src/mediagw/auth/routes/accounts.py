@@ -27,6 +27,7 @@ from mediagw.auth.schemas import (
     VerifyEmailRequest,
 )
 from mediagw.common.errors import ERROR_RESPONSES, ApiError
+from mediagw.common.links import link, links
 from mediagw.common.security import CurrentPrincipal, require_scopes
 from mediagw.common.tokens import Principal
 
@@ -45,7 +46,19 @@ def _device(request: Request, ctx: AuthContext, device_id: str | None, name: str
     )
 
 
-@router.post("/register", status_code=202, response_model=Accepted)
+@router.post(
+    "/register",
+    status_code=202,
+    response_model=Accepted,
+    responses=links(
+        202,
+        login=link(
+            "login_api_v1_auth_login_post",
+            "Log in with the registered address and password (once the e-mail is verified)",
+            request_body={"email": "$request.body#/email", "password": "$request.body#/password"},
+        ),
+    ),
+)
 async def register(body: RegisterRequest, request: Request, ctx: Ctx) -> Accepted:
     """Create an account and e-mail a verification link.
 
@@ -99,7 +112,23 @@ async def verify_email(body: VerifyEmailRequest, ctx: Ctx) -> Verified:
 @router.post(
     "/login",
     response_model=TokenResponse | MfaChallenge,
-    responses={403: ERROR_RESPONSES[403] | {"description": "E-mail not verified yet"}},
+    responses={403: ERROR_RESPONSES[403] | {"description": "E-mail not verified yet"}}
+    | links(
+        200,
+        refresh=link(
+            "token_api_v1_auth_token_post",
+            "Rotate the refresh token (same family)",
+            request_body={
+                "grant_type": "refresh_token",
+                "refresh_token": "$response.body#/refresh_token",
+            },
+        ),
+        mfa=link(
+            "mfa_verify_api_v1_auth_mfa_verify_post",
+            "Complete an MFA challenge",
+            request_body={"mfa_token": "$response.body#/mfa_token"},
+        ),
+    ),
 )
 async def login(body: LoginRequest, request: Request, ctx: Ctx) -> TokenResponse | MfaChallenge:
     """Exchange e-mail and password for tokens, or for an MFA challenge when MFA is on.

@@ -18,6 +18,7 @@ from mediagw.auth.crypto import same, token_hash
 from mediagw.auth.routes.sessions import UUID_PATTERN
 from mediagw.auth.schemas import ApiKeyCreate, ApiKeyCreated, ApiKeyList, ApiKeyOut, ExchangedToken
 from mediagw.common.errors import ERROR_RESPONSES, ApiError, ErrorBody
+from mediagw.common.links import link, links
 from mediagw.common.security import require_scopes
 from mediagw.common.tokens import Principal
 
@@ -38,7 +39,24 @@ def _out(row: DictRow) -> ApiKeyOut:
     )
 
 
-@router.post("/api-keys", status_code=201, response_model=ApiKeyCreated)
+@router.post(
+    "/api-keys",
+    status_code=201,
+    response_model=ApiKeyCreated,
+    responses=links(
+        201,
+        exchange=link(
+            "exchange_key_api_v1_auth_api_keys_exchange_post",
+            "Trade the new key for an access token",
+            parameters={"header.x-api-key": "$response.body#/key"},
+        ),
+        revoke=link(
+            "revoke_key_api_v1_auth_api_keys__key_id__delete",
+            "Revoke the new key",
+            parameters={"path.key_id": "$response.body#/id"},
+        ),
+    ),
+)
 async def create_key(
     body: ApiKeyCreate,
     principal: Annotated[Principal, Depends(require_scopes("write"))],

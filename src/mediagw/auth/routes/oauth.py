@@ -38,8 +38,22 @@ from mediagw.auth.schemas import (
     TokenResponse,
 )
 from mediagw.common.errors import ERROR_RESPONSES, ApiError, ErrorBody, field_path
+from mediagw.common.links import link, links
 from mediagw.common.security import require_scopes
 from mediagw.common.tokens import Principal
+
+HAND_READ_BODIES = ("TokenRequest", "DeviceCodeRequest")
+"""Models of the bodies read by hand (form-encoded or JSON, as OAuth clients send either)."""
+
+
+def form_or_json_body(model: str) -> dict[str, Any]:
+    """``openapi_extra`` for a body read by hand: FastAPI cannot see it, so it is declared here
+    (and the model added to the components by the app, see ``auth.app``)."""
+    schema = {"schema": {"$ref": f"#/components/schemas/{model}"}}
+    return {
+        "requestBody": {"required": True, "content": {FORM: schema, "application/json": schema}}
+    }
+
 
 router = APIRouter(prefix="/api/v1/auth", tags=["oauth"], responses=ERROR_RESPONSES)
 
@@ -165,7 +179,24 @@ async def authorize(
 @router.post(
     "/device/code",
     response_model=DeviceCodeResponse,
-    responses={415: {"model": ErrorBody, "description": "Body neither form-encoded nor JSON"}},
+    responses={415: {"model": ErrorBody, "description": "Body neither form-encoded nor JSON"}}
+    | links(
+        200,
+        approve=link(
+            "device_approve_api_v1_auth_device_approve_post",
+            "The signed-in user approves the code shown on the device",
+            request_body={"user_code": "$response.body#/user_code"},
+        ),
+        poll=link(
+            "token_api_v1_auth_token_post",
+            "The device polls for its tokens",
+            request_body={
+                "grant_type": "urn:ietf:params:oauth:grant-type:device_code",
+                "device_code": "$response.body#/device_code",
+            },
+        ),
+    ),
+    openapi_extra=form_or_json_body("DeviceCodeRequest"),
 )
 async def device_code(request: Request, ctx: Ctx) -> DeviceCodeResponse:
     """Start the device grant (RFC 8628): a TV shows the user code, the user approves elsewhere."""
@@ -239,16 +270,19 @@ async def device_approve(
         400: {"model": OAuthErrorBody, "description": "RFC 6749 §5.2 error (invalid_grant …)"},
         401: {"model": OAuthErrorBody, "description": "Client authentication failed"},
         422: {"model": OAuthErrorBody, "description": "A parameter is malformed"},
-    },
-    openapi_extra={
-        "requestBody": {
-            "required": True,
-            "content": {
-                FORM: {"schema": {"$ref": "#/components/schemas/TokenRequest"}},
-                "application/json": {"schema": {"$ref": "#/components/schemas/TokenRequest"}},
+    }
+    | links(
+        200,
+        refresh=link(
+            "token_api_v1_auth_token_post",
+            "Rotate the refresh token just issued (same family)",
+            request_body={
+                "grant_type": "refresh_token",
+                "refresh_token": "$response.body#/refresh_token",
             },
-        }
-    },
+        ),
+    ),
+    openapi_extra=form_or_json_body("TokenRequest"),
 )
 async def token(request: Request, ctx: Ctx) -> TokenResponse:
     """The token endpoint: authorization_code (+PKCE), refresh_token (rotating), device_code."""

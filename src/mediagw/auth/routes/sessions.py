@@ -12,6 +12,7 @@ from mediagw.auth.context import Ctx
 from mediagw.auth.issuer import revoke_family
 from mediagw.auth.schemas import SessionList, SessionOut
 from mediagw.common.errors import ERROR_RESPONSES, ApiError, ErrorBody
+from mediagw.common.links import link, links
 from mediagw.common.security import require_scopes
 from mediagw.common.tokens import Principal
 
@@ -23,7 +24,18 @@ def _at(epoch: float) -> datetime:
     return datetime.fromtimestamp(epoch, tz=UTC)
 
 
-@router.get("/sessions", response_model=SessionList)
+@router.get(
+    "/sessions",
+    response_model=SessionList,
+    responses=links(
+        200,
+        end_first=link(
+            "revoke_session_api_v1_auth_sessions__session_id__delete",
+            "End the first session listed",
+            parameters={"path.session_id": "$response.body#/sessions/0/id"},
+        ),
+    ),
+)
 async def list_sessions(
     principal: Annotated[Principal, Depends(require_scopes("read"))], ctx: Ctx
 ) -> SessionList:

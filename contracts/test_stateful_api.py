@@ -1,0 +1,188 @@
+"""Stateful fuzzing: scenarios that follow the documents' OpenAPI links.
+
+Schemathesis chains calls along the links each document declares — register → login → the
+token it issued (the suite confirms the e-mail in between, as a person would), search → start a
+playback session → heartbeat → stop, register a device → forget it, start an ingestion run →
+follow it — and checks every answer with the same checks as the stateless suite. The gateway's
+document (every service's public API plus the cross-service journeys) runs through the gateway;
+each service's own document runs on its own address, internal operations included.
+
+``MG_STATEFUL_SCENARIOS`` scenarios of up to ``MG_STATEFUL_STEPS`` calls per document
+(derandomized; ``make fuzz`` raises both). Figures — scenarios, steps, distinct links followed,
+operations reached — go to the contract report.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from hypothesis import HealthCheck, settings
+from schemathesis import Case, GenerationMode
+from schemathesis.hooks import HookContext
+
+from harness.accounts import Account, expect, login, register_verified
+from harness.contracts.fuzzing import CHECKS, SuiteAuth, load_schema
+from harness.contracts.report import ContractReport
+from harness.services import DirectServices
+from harness.stack import Stack
+
+pytestmark = [pytest.mark.contract, pytest.mark.slow]
+
+SNAPSHOTS = Path(__file__).resolve().parent / "openapi"
+SCENARIOS = int(os.environ.get("MG_STATEFUL_SCENARIOS", "15"))
+STEPS = int(os.environ.get("MG_STATEFUL_STEPS", "8"))
+DOCUMENTS = ("gateway", "auth", "discovery", "sona", "sync", "playback", "ingestion")
+
+
+@dataclass(frozen=True)
+class World:
+    """Real values from the stack, for the few inputs a schema cannot make up: a title that
+    exists, and a platform with its feed (the smallest of the seed feeds)."""
+
+    titles: tuple[str, ...]
+    platform: str = "appletv"
+
+    def realistic(self, label: str, body: Any) -> Any:
+        if not isinstance(body, dict):
+            return body
+        if label == "POST /api/v1/playback/sessions":
+            # A link (search → play) overrides this with the title it found.
+            chosen = self.titles[len(repr(body)) % len(self.titles)]
+            return {k: v for k, v in body.items() if k != "platform"} | {"content_id": chosen}
+        source = body.get("source")
+        if (
+            label == "POST /api/v1/ingestion/runs"
+            and isinstance(source, dict)
+            and source.get("type") == "file"  # never an HTTP feed: nothing is fetched
+        ):
+            return {
+                **body,
+                "platform": self.platform,
+                "source": {**source, "name": self.platform},
+            }
+        return body
+
+
+@pytest.fixture(scope="module")
+def world(stack: Stack) -> World:
+    with httpx.Client(base_url=stack.base_url, timeout=15) as client:
+        found = expect(client.get("/api/v1/search", params={"q": "adventure"}), 200).json()
+    titles = tuple(item["id"] for item in found["items"][:5])
+    assert titles, "the seeded stack found no title for 'adventure'"
+    return World(titles)
+
+
+@pytest.fixture(scope="module")
+def suite_auth(stack: Stack, admin_account: Account, world: World) -> Iterator[SuiteAuth]:
+    if stack.mailbox is None:
+        pytest.fail("the stack's mailbox is unknown: set MG_TARGET_MAILBOX")
+    with httpx.Client(base_url=stack.base_url, timeout=15) as client:
+        user = login(client, register_verified(client, stack.mailbox))
+        _watch_a_little(client, user, world.titles[0])
+        yield SuiteAuth(client, user, admin_account, stack.mailbox)
+
+
+def _watch_a_little(client: httpx.Client, user: Account, title: str) -> None:
+    """Give the suite user a history and a title in progress, so the links from
+    continue-watching and history have something to lead to."""
+    started = client.post(
+        "/api/v1/playback/sessions",
+        json={"content_id": title, "device_id": "contracts-tv", "duration_seconds": 3600},
+        headers=user.headers,
+    )
+    session = expect(started, 201).json()["session_id"]
+    stop = {"position_seconds": 1200}
+    path = f"/api/v1/playback/sessions/{session}/stop"
+    expect(client.post(path, json=stop, headers=user.headers), 200)
+
+
+def _machine(
+    document: str, base_url: str, auth: SuiteAuth, world: World, figures: Counter[str]
+) -> Any:
+    """The state machine of ``document``'s links, sending to ``base_url`` with suite auth."""
+    raw = json.loads((SNAPSHOTS / f"{document}.json").read_text())
+    # Positive data only: a scenario is worth following when its steps can succeed; invalid
+    # input is the stateless suite's job. Internal operations exist only on a service itself.
+    schema = load_schema(
+        raw, examples=SCENARIOS, modes=(GenerationMode.POSITIVE,), internal=document != "gateway"
+    )
+    followed: set[str] = set()
+    reached: set[str] = set()
+
+    @schema.hook("map_body")  # type: ignore[misc]  # schemathesis' decorator is untyped
+    def realistic(context: HookContext, body: Any) -> Any:
+        return world.realistic(context.operation.label if context.operation else "", body)
+
+    class Scenario(schema.as_state_machine()):  # type: ignore[misc]  # schemathesis builds the base class at run time
+        token: str | None = None
+
+        def setup(self) -> None:
+            figures["scenarios"] += 1
+            # A session of its own: a scenario may end the session it finds first in
+            # GET /sessions (its own), which must not sign the next scenario out.
+            self.token = auth.fresh_token()
+
+        def step(self, input: Any) -> Any:
+            if input.transition is not None and input.is_applied:
+                followed.add(input.transition.id)
+                figures["links followed"] += 1
+            return super().step(input)
+
+        def get_call_kwargs(self, case: Case) -> dict[str, Any]:
+            return {"base_url": base_url, "headers": auth.headers(case, self.token), "timeout": 30}
+
+        def after_call(self, response: Any, case: Case) -> None:
+            figures["steps"] += 1
+            reached.add(case.operation.label)
+            figures["operations reached"] = len(reached)
+            figures["distinct links followed"] = len(followed)
+            issued = auth.issued_token(case, response)
+            if issued is not None:
+                self.token = issued
+                figures["tokens issued and used"] += 1
+
+        def validate_response(
+            self, response: Any, case: Case, additional_checks: Any = None, **kwargs: Any
+        ) -> None:
+            case.validate_response(response, checks=CHECKS, transport_kwargs=kwargs)
+
+    return Scenario
+
+
+@pytest.mark.parametrize("document", DOCUMENTS)
+def test_stateful(
+    document: str,
+    request: pytest.FixtureRequest,
+    stack: Stack,
+    suite_auth: SuiteAuth,
+    world: World,
+    contract_report: ContractReport,
+) -> None:
+    entry = "gateway" if document == "gateway" else "direct"
+    base_url = stack.base_url
+    if entry == "direct":
+        direct: DirectServices = request.getfixturevalue("direct_services")
+        base_url = direct.urls[document]
+    report = contract_report.entry(request.node.nodeid, f"stateful · {entry}", document)
+    machine = _machine(document, base_url, suite_auth, world, report.details)
+    try:
+        machine.run(
+            settings=settings(
+                max_examples=SCENARIOS,
+                stateful_step_count=STEPS,
+                derandomize=True,
+                deadline=None,
+                suppress_health_check=list(HealthCheck),
+            )
+        )
+    finally:
+        report.examples = report.details["steps"]
+    assert report.details["links followed"] > 0, f"{document}: no scenario followed a link"
