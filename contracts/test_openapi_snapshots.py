@@ -12,14 +12,16 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from harness.contracts.openapi import diff, needs_version_bump
+from harness.stack import Stack
 
 pytestmark = pytest.mark.contract
 
 SNAPSHOTS = Path(__file__).resolve().parent / "openapi"
-SERVICES = ("auth", "discovery", "sona", "sync", "playback", "ingestion")
+SERVICES = ("auth", "discovery", "sona", "sync", "playback", "ingestion", "gateway")
 METHODS = ("get", "put", "post", "delete", "patch")
 SHARED_ERROR = "#/components/schemas/ErrorBody"
 OAUTH_ERROR = "#/components/schemas/OAuthErrorBody"
@@ -192,3 +194,54 @@ def test_every_reference_resolves(service: str) -> None:
         }
     )
     assert dangling == [], f"{service}: $refs that point to nothing: {dangling}"
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_every_link_leads_to_an_operation_of_the_same_document(service: str) -> None:
+    """A link names its target by operationId; its path parameters must be the target's."""
+    document = committed(service)
+    by_id = {op.get("operationId"): (path, op) for _, path, op in operations(document)}
+    broken = []
+    for method, path, operation in operations(document):
+        for status, response in operation["responses"].items():
+            for name, definition in (response.get("links") or {}).items():
+                where = f"{method.upper()} {path} {status} {name}"
+                target = by_id.get(definition.get("operationId"))
+                if target is None:
+                    broken.append(f"{where}: no operation {definition.get('operationId')!r}")
+                    continue
+                declared = {p["name"] for p in target[1].get("parameters", []) if p["in"] == "path"}
+                for parameter in definition.get("parameters", {}):
+                    location, _, name = parameter.partition(".")
+                    if location == "path" and name not in declared:
+                        broken.append(f"{where}: {target[0]} has no path parameter {name!r}")
+    assert broken == []
+
+
+def test_the_documents_declare_the_journeys_of_the_issue() -> None:
+    """register → login, session start → heartbeat → stop, search → play (across services)."""
+
+    def link_targets(service: str, path: str, method: str, status: str) -> set[str]:
+        response = committed(service)["paths"][path][method]["responses"][status]
+        return {d["operationId"] for d in response.get("links", {}).values()}
+
+    assert "login_api_v1_auth_login_post" in link_targets(
+        "auth", "/api/v1/auth/register", "post", "202"
+    )
+    started = link_targets("playback", "/api/v1/playback/sessions", "post", "201")
+    assert {
+        "heartbeat_api_v1_playback_sessions__session_id__heartbeat_post",
+        "stop_session_api_v1_playback_sessions__session_id__stop_post",
+    } <= started
+    assert "start_session_api_v1_playback_sessions_post" in link_targets(
+        "gateway", "/api/v1/search", "get", "200"
+    )
+
+
+def test_the_running_gateway_serves_the_committed_document(stack: Stack) -> None:
+    """What a launched (or attached) gateway answers at /openapi.json is the committed one."""
+    with httpx.Client(base_url=stack.base_url, timeout=30) as client:
+        served = client.get("/openapi.json")
+    assert served.status_code == 200
+    changes = diff(committed("gateway"), served.json())
+    assert served.json() == committed("gateway"), "\n".join(str(c) for c in changes)
