@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import copy
 import json
-import logging
 import re
 import secrets
 import threading
@@ -29,12 +28,12 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import psycopg
 import pytest
-from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartition
 from qdrant_client import QdrantClient
 
 from harness import catalogue
 from harness.backends import Backend
 from harness.isolation import IsolatedDatabase, KafkaTopics, QdrantCollections, RedisDatabase
+from harness.topics import consume
 from mediagw.common.events import PAYLOADS, Event
 from mediagw.common.tokens import TokenCodec
 from mediagw.common.vectors import open_qdrant
@@ -47,7 +46,6 @@ pytestmark = pytest.mark.integration
 QDRANT_URL = "qdrant+embedded://memory"
 SHARED, NETFLIX_ONLY, PRIME_ONLY = 6, 3, 3
 EVENT_TYPES = ("content.ingested", "content.updated", "availability.changed")
-consumer_log = logging.getLogger("suites.ingestion.consumer")
 
 
 # --- the feeds -----------------------------------------------------------------------------------
@@ -271,59 +269,6 @@ async def all_sent(world: World, within: float = 60) -> int:
             return int(world.scalar("SELECT count(*) FROM ingestion.outbox"))
         await asyncio.sleep(0.1)
     raise AssertionError("outbox rows still unsent after the timeout")
-
-
-def consume(
-    bootstrap: str, topics: list[str], expected: int, quiet: float = 2.0, within: float = 30
-) -> list[dict[str, Any]]:
-    """Every message on ``topics`` (all partitions, from the beginning): at least
-    ``expected`` of them, then whatever else arrives until ``quiet`` seconds pass without one
-    (so duplicates would be seen too). Watermarks are not used: tansu's lag behind batches."""
-    consumer = Consumer(
-        {
-            "bootstrap.servers": bootstrap,
-            "group.id": f"ingestion-test-{uuid.uuid4().hex[:8]}",
-            "enable.auto.commit": False,
-            "logger": consumer_log,
-        }
-    )
-    try:
-        metadata = consumer.list_topics(timeout=10)
-        consumer.assign(
-            [
-                TopicPartition(topic, partition, OFFSET_BEGINNING)
-                for topic in topics
-                for partition in metadata.topics[topic].partitions
-            ]
-        )
-        received: list[dict[str, Any]] = []
-        deadline = time.monotonic() + within
-        last = time.monotonic()
-        while len(received) < expected or time.monotonic() - last < quiet:
-            assert time.monotonic() < deadline, f"consumed {len(received)} of {expected}"
-            message = consumer.poll(0.2)
-            if message is None:
-                continue
-            error = message.error()
-            if error is not None:
-                assert error.code() == KafkaError._PARTITION_EOF, error
-                continue
-            last = time.monotonic()
-            key, value, headers = message.key(), message.value(), message.headers() or []
-            assert key is not None
-            assert value is not None
-            assert isinstance(headers, list)
-            received.append(
-                {
-                    "topic": message.topic(),
-                    "key": key.decode(),
-                    "value": json.loads(value),
-                    "headers": {k: v.decode() for k, v in headers if isinstance(v, bytes)},
-                }
-            )
-        return received
-    finally:
-        consumer.close()
 
 
 def events_on_topics(world: World, expected: int) -> list[dict[str, Any]]:
