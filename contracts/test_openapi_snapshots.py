@@ -214,7 +214,9 @@ def test_every_link_leads_to_an_operation_of_the_same_document(service: str) -> 
                 for parameter in definition.get("parameters", {}):
                     location, _, parameter_name = parameter.partition(".")
                     if location == "path" and parameter_name not in declared:
-                        broken.append(f"{where}: {target[0]} has no path parameter {parameter_name!r}")
+                        broken.append(
+                            f"{where}: {target[0]} has no path parameter {parameter_name!r}"
+                        )
     assert broken == []
 
 
