@@ -19,7 +19,7 @@ help:
 	@echo "make bench-auth      login / refresh / protected route under 50 concurrent users"
 	@echo "make bench-search    ingestion throughput, search p95 and SONA re-rank p95"
 	@echo "make bench-sync      cross-device propagation latency over 500 WebSocket devices"
-	@echo "make fuzz            schemathesis on every OpenAPI document, FUZZ_EXAMPLES=200 per operation"
+	@echo "make fuzz            schemathesis (gateway + each service, stateful too), FUZZ_EXAMPLES=200"
 	@echo "make fmt             format and auto-fix"
 
 bootstrap:
@@ -72,15 +72,14 @@ contracts: bootstrap
 	$(BIN)/mgh contracts check
 	$(BIN)/pytest -m contract contracts $(PYTEST_ARGS)
 
-# Schema fuzzing with a large budget: the same file as `make contracts` runs (10 examples per
-# operation there), MG_FUZZ_EXAMPLES per operation here; prints operations, examples, failures.
+# Schema fuzzing with a large budget: the same suites as `make contracts` (10 examples per
+# operation and 15 stateful scenarios there), more here; prints operations covered, examples run
+# and failures, and writes reports/out/fuzz-junit.xml and reports/out/fuzz-summary.md.
 FUZZ_EXAMPLES ?= 200
+FUZZ_SCENARIOS ?= 100
 .PHONY: fuzz
 fuzz: bootstrap
-	@rm -f reports/out/fuzz-summary.jsonl reports/out/fuzz-junit.xml; mkdir -p reports/out
-	MG_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) MG_FUZZ_SUMMARY=reports/out/fuzz-summary.jsonl \
-		$(BIN)/pytest -m contract contracts/test_fuzz_api.py -p no:cacheprovider --timeout=3600 \
-		--junitxml=reports/out/fuzz-junit.xml \
-		$(PYTEST_ARGS); status=$$?; \
-		$(BIN)/python contracts/fuzz_summary.py reports/out/fuzz-summary.jsonl \
-			reports/out/fuzz-junit.xml; exit $$status
+	MG_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) MG_STATEFUL_SCENARIOS=$(FUZZ_SCENARIOS) MG_STATEFUL_STEPS=12 \
+		MG_CONTRACTS_REPORT=fuzz \
+		$(BIN)/pytest -m contract contracts/test_fuzz_api.py contracts/test_stateful_api.py \
+		-p no:cacheprovider --timeout=3600 $(PYTEST_ARGS)

@@ -14,11 +14,17 @@ consumer_log = logging.getLogger("harness.topics.consumer")
 
 
 def consume(
-    bootstrap: str, topics: list[str], expected: int, quiet: float = 2.0, within: float = 30
+    bootstrap: str,
+    topics: list[str],
+    expected: int,
+    quiet: float = 2.0,
+    within: float = 30,
+    limit: int | None = None,
 ) -> list[dict[str, Any]]:
     """Every message on ``topics`` (all partitions, from the beginning): at least
     ``expected`` of them, then whatever else arrives until ``quiet`` seconds pass without one
-    (so duplicates would be seen too). Watermarks are not used: tansu's lag behind batches."""
+    (so duplicates would be seen too), or until ``limit`` messages are in. Watermarks are not
+    used: tansu's lag behind batches."""
     consumer = Consumer(
         {
             "bootstrap.servers": bootstrap,
@@ -40,6 +46,8 @@ def consume(
         deadline = time.monotonic() + within
         last = time.monotonic()
         while len(received) < expected or time.monotonic() - last < quiet:
+            if limit is not None and len(received) >= limit:
+                break
             assert time.monotonic() < deadline, f"consumed {len(received)} of {expected}"
             message = consumer.poll(0.2)
             if message is None:
