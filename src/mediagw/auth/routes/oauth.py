@@ -200,7 +200,12 @@ async def authorize(
 )
 async def device_code(request: Request, ctx: Ctx) -> DeviceCodeResponse:
     """Start the device grant (RFC 8628): a TV shows the user code, the user approves elsewhere."""
-    body = DeviceCodeRequest.model_validate(await _params(request, oauth=False))
+    try:
+        body = DeviceCodeRequest.model_validate(await _params(request, oauth=False))
+    except ValidationError as exc:  # read by hand, so FastAPI's own 422 handling never ran
+        first = exc.errors()[0]
+        field = field_path(first["loc"]) or "body"
+        raise ApiError(422, "validation_failed", f"{field}: {first['msg']}", field=field) from None
     async with ctx.pool.connection() as conn:
         client = await store.Clients.get(conn, body.client_id)
     if client is None:
