@@ -9,11 +9,16 @@ the run and writes ``reports/out/<MG_CONTRACTS_REPORT>-junit.xml`` and ``-summar
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 
+from harness.accounts import Account, login, register_verified
+from harness.contracts.fuzzing import SuiteAuth
 from harness.contracts.report import ContractReport
+from harness.stack import Stack
 
 REPORT = ContractReport()
 OUT = Path(__file__).resolve().parents[1] / "reports" / "out"
@@ -23,6 +28,17 @@ STEM = os.environ.get("MG_CONTRACTS_REPORT", "contracts")
 @pytest.fixture(scope="session")
 def contract_report() -> ContractReport:
     return REPORT
+
+
+@pytest.fixture(scope="module")
+def suite_auth(stack: Stack, admin_account: Account) -> Iterator[SuiteAuth]:
+    """A verified, signed-in user of each module's own (nothing one suite does leaks into
+    another), with the admin for admin operations: authentication as the suites handle it."""
+    if stack.mailbox is None:
+        pytest.fail("the stack's mailbox is unknown: set MG_TARGET_MAILBOX")
+    with httpx.Client(base_url=stack.base_url, timeout=15) as client:
+        user = login(client, register_verified(client, stack.mailbox))
+        yield SuiteAuth(client, user, admin_account, stack.mailbox)
 
 
 def entry_key(node_id: str, label: str) -> str:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import secrets
 import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -19,8 +18,9 @@ import httpx
 import jsonschema
 import pytest
 
-from harness.accounts import Account, expect, login, register_verified
+from harness.accounts import expect
 from harness.contracts.consumers import EventExpectation, Interaction, fill, load, mismatches
+from harness.contracts.fuzzing import SuiteAuth
 from harness.contracts.report import ContractReport
 from harness.services import DirectServices
 from harness.stack import Stack
@@ -33,26 +33,23 @@ INTERACTIONS, EVENTS = load(HERE / "consumers")
 
 
 @pytest.fixture(scope="module")
-def values(stack: Stack) -> Iterator[dict[str, Any]]:
+def values(stack: Stack, suite_auth: SuiteAuth) -> dict[str, Any]:
     """What the contracts' placeholders stand for, made through the public API."""
-    if stack.mailbox is None:
-        pytest.fail("the stack's mailbox is unknown: set MG_TARGET_MAILBOX")
-    with httpx.Client(base_url=stack.base_url, timeout=15) as client:
-        user: Account = login(client, register_verified(client, stack.mailbox))
-        me = expect(client.get("/api/v1/me", headers=user.headers), 200).json()
-        found = expect(client.get("/api/v1/search", params={"q": "drama"}), 200).json()
-        key = client.post(
-            "/api/v1/auth/api-keys",
-            json={"name": "consumer contracts", "scopes": ["read"]},
-            headers=user.headers,
-        )
-        yield {
-            "user": user,
-            "user_id": me["id"],
-            "titles": [item["id"] for item in found["items"][:3]],
-            "api_key": expect(key, 201).json()["key"],
-            "unknown_api_key": f"mgk_{secrets.token_urlsafe(9)}_{secrets.token_urlsafe(32)}",
-        }
+    client, user = suite_auth.client, suite_auth.user
+    me = expect(client.get("/api/v1/me", headers=user.headers), 200).json()
+    found = expect(client.get("/api/v1/search", params={"q": "drama"}), 200).json()
+    key = client.post(
+        "/api/v1/auth/api-keys",
+        json={"name": "consumer contracts", "scopes": ["read"]},
+        headers=user.headers,
+    )
+    return {
+        "user": user,
+        "user_id": me["id"],
+        "titles": [item["id"] for item in found["items"][:3]],
+        "api_key": expect(key, 201).json()["key"],
+        "unknown_api_key": f"mgk_{secrets.token_urlsafe(9)}_{secrets.token_urlsafe(32)}",
+    }
 
 
 def _send(interaction: Interaction, base_url: str, values: dict[str, Any]) -> httpx.Response:

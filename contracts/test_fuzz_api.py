@@ -15,16 +15,14 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from hypothesis import HealthCheck, settings
 from schemathesis import Case
 
-from harness.accounts import Account, login, register_verified
 from harness.contracts.fuzzing import CHECKS, SuiteAuth, load_schema
 from harness.contracts.report import ContractReport
 from harness.services import DirectServices
@@ -40,21 +38,6 @@ SERVICES = ("auth", "discovery", "sona", "sync", "playback", "ingestion")
 def _document(service: str) -> dict[str, Any]:
     document: dict[str, Any] = json.loads((SNAPSHOTS / f"{service}.json").read_text())
     return document
-
-
-@pytest.fixture(scope="module")
-def fuzz_user(stack: Stack) -> Account:
-    """A verified, signed-in user of its own: nothing the fuzzer does leaks into other tests."""
-    if stack.mailbox is None:
-        pytest.fail("the stack's mailbox is unknown: set MG_TARGET_MAILBOX")
-    with httpx.Client(base_url=stack.base_url, timeout=15) as client:
-        return login(client, register_verified(client, stack.mailbox))
-
-
-@pytest.fixture(scope="module")
-def suite_auth(stack: Stack, fuzz_user: Account, admin_account: Account) -> Iterator[SuiteAuth]:
-    with httpx.Client(base_url=stack.base_url, timeout=15) as client:
-        yield SuiteAuth(client, fuzz_user, admin_account, stack.mailbox)
 
 
 _SETTINGS = settings(
@@ -93,15 +76,7 @@ def _fuzz_test(service: str, entry: str) -> Callable[..., None]:
     return test
 
 
-test_auth_gateway = _fuzz_test("auth", "gateway")
-test_discovery_gateway = _fuzz_test("discovery", "gateway")
-test_sona_gateway = _fuzz_test("sona", "gateway")
-test_sync_gateway = _fuzz_test("sync", "gateway")
-test_playback_gateway = _fuzz_test("playback", "gateway")
-test_ingestion_gateway = _fuzz_test("ingestion", "gateway")
-test_auth_direct = _fuzz_test("auth", "direct")
-test_discovery_direct = _fuzz_test("discovery", "direct")
-test_sona_direct = _fuzz_test("sona", "direct")
-test_sync_direct = _fuzz_test("sync", "direct")
-test_playback_direct = _fuzz_test("playback", "direct")
-test_ingestion_direct = _fuzz_test("ingestion", "direct")
+# One test per service and entry (``test_auth_gateway``, ``test_auth_direct``, …).
+for _service in SERVICES:
+    for _entry in ("gateway", "direct"):
+        globals()[f"test_{_service}_{_entry}"] = _fuzz_test(_service, _entry)

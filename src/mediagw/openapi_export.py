@@ -8,6 +8,7 @@ contract snapshots the harness compares against. Apps are built with placeholder
 from __future__ import annotations
 
 import copy
+import importlib
 import json
 import secrets
 import tempfile
@@ -30,73 +31,55 @@ _PLACEHOLDERS: dict[str, Any] = {
 }
 
 
+_SETTINGS: dict[str, tuple[str, dict[str, Any]]] = {
+    # service: (settings class in mediagw.<service>.settings, settings beyond the placeholders)
+    "auth": (
+        "AuthSettings",
+        {"email_outbox_dir": Path(tempfile.gettempdir()) / "mediagw-openapi-export-outbox"},
+    ),
+    "discovery": ("DiscoverySettings", {"embedder": "hashing"}),
+    "sona": ("SonaSettings", {}),
+    "sync": ("SyncSettings", {}),
+    "playback": ("PlaybackSettings", {}),
+    "ingestion": ("IngestionSettings", {"kafka_bootstrap": "127.0.0.1:1", "embedder": "hashing"}),
+    "gateway": ("GatewaySettings", {}),
+}
+
+
 def _app(service: str) -> FastAPI:
-    """Build ``service``'s app without connecting to anything."""
-    common = {**_PLACEHOLDERS, "JWT_SECRET": secrets.token_urlsafe(48)}
-    # Imports are per service so an unknown name fails before anything heavy loads.
-    if service == "auth":
-        from mediagw.auth.app import create_app as auth_app  # noqa: PLC0415
-        from mediagw.auth.settings import AuthSettings  # noqa: PLC0415
-
-        outbox = Path(tempfile.gettempdir()) / "mediagw-openapi-export-outbox"
-        return auth_app(AuthSettings(**common, email_outbox_dir=outbox))
-    if service == "discovery":
-        from mediagw.discovery.app import create_app as discovery_app  # noqa: PLC0415
-        from mediagw.discovery.settings import DiscoverySettings  # noqa: PLC0415
-
-        return discovery_app(DiscoverySettings(**common, embedder="hashing"))
-    if service == "sona":
-        from mediagw.sona.app import create_app as sona_app  # noqa: PLC0415
-        from mediagw.sona.settings import SonaSettings  # noqa: PLC0415
-
-        return sona_app(SonaSettings(**common))
-    if service == "sync":
-        from mediagw.sync.app import create_app as sync_app  # noqa: PLC0415
-        from mediagw.sync.settings import SyncSettings  # noqa: PLC0415
-
-        return sync_app(SyncSettings(**common))
-    if service == "playback":
-        from mediagw.playback.app import create_app as playback_app  # noqa: PLC0415
-        from mediagw.playback.settings import PlaybackSettings  # noqa: PLC0415
-
-        return playback_app(PlaybackSettings(**common))
-    if service == "ingestion":
-        from mediagw.ingestion.app import create_app as ingestion_app  # noqa: PLC0415
-        from mediagw.ingestion.settings import IngestionSettings  # noqa: PLC0415
-
-        return ingestion_app(
-            IngestionSettings(**common, kafka_bootstrap="127.0.0.1:1", embedder="hashing")
-        )
-    raise ValueError(f"unknown service {service!r}; expected one of {', '.join(SERVICES)}")
-
-
-def _gateway_document() -> dict[str, Any]:
-    """What the all-in-one gateway serves: its own document merged with every service's."""
-    from mediagw.gateway.app import create_app as gateway_app  # noqa: PLC0415
-    from mediagw.gateway.openapi import merge  # noqa: PLC0415
-    from mediagw.gateway.settings import GatewaySettings  # noqa: PLC0415
-
-    placeholders: dict[str, Any] = {
-        "env": "test",
-        "redis_url": _PLACEHOLDERS["redis_url"],
-        "JWT_SECRET": secrets.token_urlsafe(48),
-    }
-    settings = GatewaySettings(**placeholders)
-    # The unmerged own document: before start-up the gateway mounts no service.
-    own = gateway_app(settings).openapi()
-    return merge(own, {service: document(service) for service in SERVICES})
+    """Build ``service``'s app without connecting to anything (imported only when asked for,
+    so an unknown name fails before anything heavy loads)."""
+    if service not in _SETTINGS:
+        raise ValueError(f"unknown service {service!r}; expected one of {', '.join(DOCUMENTS)}")
+    settings_class, extra = _SETTINGS[service]
+    settings_module = importlib.import_module(f"mediagw.{service}.settings")
+    settings = getattr(settings_module, settings_class)(
+        **_PLACEHOLDERS, JWT_SECRET=secrets.token_urlsafe(48), **extra
+    )
+    app: FastAPI = importlib.import_module(f"mediagw.{service}.app").create_app(settings)
+    return app
 
 
 def document(service: str) -> dict[str, Any]:
     """``service``'s OpenAPI document, as its running app serves it."""
-    if service == "gateway":
-        return _gateway_document()
-    return copy.deepcopy(_app(service).openapi())
+    return documents((service,))[service]
 
 
-def documents() -> dict[str, dict[str, Any]]:
-    """Every committed OpenAPI document, by name (the services' and the gateway's)."""
-    return {name: document(name) for name in DOCUMENTS}
+def documents(names: tuple[str, ...] = DOCUMENTS) -> dict[str, dict[str, Any]]:
+    """The committed OpenAPI documents of ``names`` (services and the gateway), each app built
+    once: the gateway's is its own merged with every service's, as the all-in-one gateway
+    serves it."""
+    unknown = sorted(set(names) - set(DOCUMENTS))
+    if unknown:
+        raise ValueError(f"unknown document(s) {unknown}; expected some of {', '.join(DOCUMENTS)}")
+    wanted = SERVICES if "gateway" in names else tuple(n for n in SERVICES if n in names)
+    built = {service: copy.deepcopy(_app(service).openapi()) for service in wanted}
+    if "gateway" in names:
+        from mediagw.gateway.openapi import merge  # noqa: PLC0415
+
+        # Before start-up the gateway mounts no service: its own, unmerged document.
+        built["gateway"] = merge(_app("gateway").openapi(), built)
+    return {name: built[name] for name in names}
 
 
 def _schema_of(model: type[BaseModel]) -> dict[str, Any]:
@@ -134,9 +117,9 @@ def write(out: Path, services: tuple[str, ...] = DOCUMENTS) -> list[Path]:
     """Write ``<out>/<service>.json`` for each service; return the paths written."""
     out.mkdir(parents=True, exist_ok=True)
     written = []
-    for service in services:
+    for service, generated in documents(services).items():
         path = out / f"{service}.json"
-        path.write_text(dump(document(service)), encoding="utf-8")
+        path.write_text(dump(generated), encoding="utf-8")
         written.append(path)
     return written
 

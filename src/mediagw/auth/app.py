@@ -14,7 +14,6 @@ from mediagw.auth.oauth_errors import OAuthError, oauth_error_handler
 from mediagw.auth.passwords import Passwords
 from mediagw.auth.routes import accounts, api_keys, mfa, oauth, sessions
 from mediagw.auth.routes.oauth import HAND_READ_BODIES
-from mediagw.auth.schemas import DeviceCodeRequest, TokenRequest
 from mediagw.auth.sessions import SessionStore
 from mediagw.auth.settings import AuthSettings
 from mediagw.common.app import Check, create_service_app
@@ -87,15 +86,14 @@ def _document_hand_read_bodies(app: FastAPI) -> None:
     """The token and device-code endpoints read their bodies by hand (form or JSON), so FastAPI
     does not collect the models their ``openapi_extra`` refers to: add them."""
     generate = app.openapi
-    models = {model.__name__: model for model in (TokenRequest, DeviceCodeRequest)}
-    assert set(models) == set(HAND_READ_BODIES), "keep HAND_READ_BODIES and the models together"
 
     def openapi() -> dict[str, Any]:
         document = generate()
         schemas = document.setdefault("components", {}).setdefault("schemas", {})
-        for name, model in models.items():
+        for model in HAND_READ_BODIES:
             schemas.setdefault(
-                name, model.model_json_schema(ref_template="#/components/schemas/{model}")
+                model.__name__,
+                model.model_json_schema(ref_template="#/components/schemas/{model}"),
             )
         return document
 

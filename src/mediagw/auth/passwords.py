@@ -8,12 +8,11 @@ GIL), so slow hashes never stall other requests on the loop.
 from __future__ import annotations
 
 import asyncio
-import re
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
-from mediagw.common.text import NO_CONTROL_CHARACTERS
+from mediagw.common.text import has_control_characters
 
 MIN_LENGTH = 10
 MAX_LENGTH = 128
@@ -29,7 +28,7 @@ def password_problem(password: str) -> str | None:
         return f"must be {MIN_LENGTH} to {MAX_LENGTH} characters"
     if password.lower() in COMMON or len(set(password)) < 4:
         return "is too easy to guess"
-    if not re.fullmatch(NO_CONTROL_CHARACTERS, password):
+    if has_control_characters(password):
         return "must not contain control characters"
     return None
 

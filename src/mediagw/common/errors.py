@@ -109,17 +109,26 @@ async def _api_error(_: Request, exc: Exception) -> JSONResponse:
     return error_response(exc.status, exc.code, exc.message, exc.field, exc.headers)
 
 
-async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, RequestValidationError)
-    errors = list(exc.errors())
+def validation_failed(errors: Sequence[Any]) -> ApiError:
+    """The 422 for pydantic's ``errors``: the first problem, naming its field, and how many more.
+
+    The app's handler answers FastAPI's own validation errors with it; a route that validates a
+    body it read by hand (form or JSON) raises it, so both look the same to a client."""
     first = errors[0] if errors else {"loc": (), "msg": "invalid request", "type": "value_error"}
-    if first.get("type") == "json_invalid":
-        return error_response(400, "malformed_json", "request body is not valid JSON", "body")
     field = field_path(first.get("loc", ()))
     message = str(first.get("msg", "invalid value")).removeprefix("Value error, ")
     if len(errors) > 1:
         message += f" (and {len(errors) - 1} more problem{'s' if len(errors) > 2 else ''})"
-    return error_response(422, "validation_failed", f"{field or 'request'}: {message}", field)
+    return ApiError(422, "validation_failed", f"{field or 'request'}: {message}", field=field)
+
+
+async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    errors = list(exc.errors())
+    if errors and errors[0].get("type") == "json_invalid":
+        return error_response(400, "malformed_json", "request body is not valid JSON", "body")
+    error = validation_failed(errors)
+    return error_response(error.status, error.code, error.message, error.field)
 
 
 _PROBED_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")

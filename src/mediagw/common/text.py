@@ -16,8 +16,12 @@ NO_CONTROL_CHARACTERS = r"^[^\x00-\x1f\x7f]*$"
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
+def has_control_characters(value: str) -> bool:
+    return _CONTROL.search(value) is not None
+
+
 def no_control_characters(value: str) -> str:
-    if _CONTROL.search(value):
+    if has_control_characters(value):
         raise ValueError("must not contain control characters")
     return value
 

@@ -11,7 +11,7 @@ from urllib.parse import parse_qsl, urlencode
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse, RedirectResponse
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from mediagw.auth import store
 from mediagw.auth.context import AuthContext, Ctx, client_ip
@@ -37,19 +37,26 @@ from mediagw.auth.schemas import (
     TokenRequest,
     TokenResponse,
 )
-from mediagw.common.errors import ERROR_RESPONSES, ApiError, ErrorBody, field_path
+from mediagw.common.errors import (
+    ERROR_RESPONSES,
+    ApiError,
+    ErrorBody,
+    field_path,
+    validation_failed,
+)
 from mediagw.common.links import link, links
 from mediagw.common.security import require_scopes
 from mediagw.common.tokens import Principal
 
-HAND_READ_BODIES = ("TokenRequest", "DeviceCodeRequest")
+HAND_READ_BODIES: tuple[type[BaseModel], ...] = (TokenRequest, DeviceCodeRequest)
 """Models of the bodies read by hand (form-encoded or JSON, as OAuth clients send either)."""
 
 
-def form_or_json_body(model: str) -> dict[str, Any]:
+def form_or_json_body(model: type[BaseModel]) -> dict[str, Any]:
     """``openapi_extra`` for a body read by hand: FastAPI cannot see it, so it is declared here
     (and the model added to the components by the app, see ``auth.app``)."""
-    schema = {"schema": {"$ref": f"#/components/schemas/{model}"}}
+    assert model in HAND_READ_BODIES, f"add {model.__name__} to HAND_READ_BODIES"
+    schema = {"schema": {"$ref": f"#/components/schemas/{model.__name__}"}}
     return {
         "requestBody": {"required": True, "content": {FORM: schema, "application/json": schema}}
     }
@@ -196,16 +203,14 @@ async def authorize(
             },
         ),
     ),
-    openapi_extra=form_or_json_body("DeviceCodeRequest"),
+    openapi_extra=form_or_json_body(DeviceCodeRequest),
 )
 async def device_code(request: Request, ctx: Ctx) -> DeviceCodeResponse:
     """Start the device grant (RFC 8628): a TV shows the user code, the user approves elsewhere."""
     try:
         body = DeviceCodeRequest.model_validate(await _params(request, oauth=False))
     except ValidationError as exc:  # read by hand, so FastAPI's own 422 handling never ran
-        first = exc.errors()[0]
-        field = field_path(first["loc"]) or "body"
-        raise ApiError(422, "validation_failed", f"{field}: {first['msg']}", field=field) from None
+        raise validation_failed(exc.errors()) from None
     async with ctx.pool.connection() as conn:
         client = await store.Clients.get(conn, body.client_id)
     if client is None:
@@ -287,7 +292,7 @@ async def device_approve(
             },
         ),
     ),
-    openapi_extra=form_or_json_body("TokenRequest"),
+    openapi_extra=form_or_json_body(TokenRequest),
 )
 async def token(request: Request, ctx: Ctx) -> TokenResponse:
     """The token endpoint: authorization_code (+PKCE), refresh_token (rotating), device_code."""
