@@ -70,6 +70,21 @@ class _Differ:
     def add(self, kind: Kind, path: str, message: str) -> None:
         self.changes.append(Change(kind, path, message))
 
+    def paired(
+        self, old: dict[str, Any], new: dict[str, Any], at: str, label: str, what: str
+    ) -> Iterator[tuple[str, Any, Any, str]]:
+        """The keys of both maps as ``(key, old, new, pointer)``, after reporting a key only in
+        ``old`` as removed (breaking) and one only in ``new`` as added (compatible); ``what``
+        names an entry in messages, with ``{}`` for its key."""
+        for key in sorted(old.keys() | new.keys()):
+            there = f"{at}/{_escape(key)}"
+            if key not in new:
+                self.add("breaking", there, f"{label}: {what.format(key)} was removed")
+            elif key not in old:
+                self.add("compatible", there, f"{label}: {what.format(key)} was added")
+            else:
+                yield key, old[key], new[key], there
+
     @staticmethod
     def _lookup(document: dict[str, Any], ref: str) -> Any:
         if not ref.startswith("#"):
@@ -231,41 +246,30 @@ class _Differ:
             return
         if required and not old.get("required"):
             self.add("breaking", at, f"{label}: the request body became required")
-        old_content: dict[str, Any] = old.get("content") or {}
-        new_content: dict[str, Any] = new.get("content") or {}
-        for media in sorted(old_content.keys() | new_content.keys()):
-            there = f"{at}/content/{_escape(media)}"
-            if media not in new_content:
-                self.add("breaking", there, f"{label}: request media type {media} was removed")
-            elif media not in old_content:
-                self.add("compatible", there, f"{label}: request media type {media} was added")
-            else:
-                self.schema(
-                    old_content[media].get("schema", {}),
-                    new_content[media].get("schema", {}),
-                    f"{there}/schema",
-                    f"{label}: request body",
-                    "request",
-                    frozenset(),
-                )
+        content = (old.get("content") or {}, new.get("content") or {})
+        for _, old_media, new_media, there in self.paired(
+            *content, f"{at}/content", label, "request media type {}"
+        ):
+            self.schema(
+                old_media.get("schema", {}),
+                new_media.get("schema", {}),
+                f"{there}/schema",
+                f"{label}: request body",
+                "request",
+                frozenset(),
+            )
 
     # --- responses -------------------------------------------------------------------------------
 
     def responses(
         self, old_op: dict[str, Any], new_op: dict[str, Any], where: str, label: str
     ) -> None:
-        old: dict[str, Any] = old_op.get("responses") or {}
-        new: dict[str, Any] = new_op.get("responses") or {}
-        for status in sorted(old.keys() | new.keys()):
-            at = f"{where}/responses/{_escape(status)}"
-            if status not in new:
-                self.add("breaking", at, f"{label}: response {status} was removed")
-                continue
-            if status not in old:
-                self.add("compatible", at, f"{label}: response {status} was added")
-                continue
-            old_response, _ = self.resolve(self.old, old[status])
-            new_response, _ = self.resolve(self.new, new[status])
+        responses = (old_op.get("responses") or {}, new_op.get("responses") or {})
+        for status, old_ref, new_ref, at in self.paired(
+            *responses, f"{where}/responses", label, "response {}"
+        ):
+            old_response, _ = self.resolve(self.old, old_ref)
+            new_response, _ = self.resolve(self.new, new_ref)
             if old_response.get("description") != new_response.get("description"):
                 self.add(
                     "compatible",
@@ -273,35 +277,26 @@ class _Differ:
                     f"{label}: response {status} description changed",
                 )
             self.links(old_response, new_response, at, f"{label}: response {status}")
-            old_content: dict[str, Any] = old_response.get("content") or {}
-            new_content: dict[str, Any] = new_response.get("content") or {}
-            for media in sorted(old_content.keys() | new_content.keys()):
-                there = f"{at}/content/{_escape(media)}"
-                if media not in new_content:
-                    self.add("breaking", there, f"{label}: response {status} {media} was removed")
-                elif media not in old_content:
-                    self.add("compatible", there, f"{label}: response {status} {media} was added")
-                else:
-                    self.schema(
-                        old_content[media].get("schema", {}),
-                        new_content[media].get("schema", {}),
-                        f"{there}/schema",
-                        f"{label}: response {status}",
-                        "response",
-                        frozenset(),
-                    )
+            content = (old_response.get("content") or {}, new_response.get("content") or {})
+            for _, old_media, new_media, there in self.paired(
+                *content, f"{at}/content", label, f"response {status} {{}}"
+            ):
+                self.schema(
+                    old_media.get("schema", {}),
+                    new_media.get("schema", {}),
+                    f"{there}/schema",
+                    f"{label}: response {status}",
+                    "response",
+                    frozenset(),
+                )
 
     def links(self, old: dict[str, Any], new: dict[str, Any], at: str, label: str) -> None:
         """A client that follows a link breaks when it goes, or leads elsewhere."""
-        old_links: dict[str, Any] = old.get("links") or {}
-        new_links: dict[str, Any] = new.get("links") or {}
-        for name in sorted(old_links.keys() | new_links.keys()):
-            there = f"{at}/links/{_escape(name)}"
-            if name not in new_links:
-                self.add("breaking", there, f"{label}: link {name!r} was removed")
-            elif name not in old_links:
-                self.add("compatible", there, f"{label}: link {name!r} was added")
-            elif old_links[name] != new_links[name]:
+        both = (old.get("links") or {}, new.get("links") or {})
+        for name, old_link, new_link, there in self.paired(
+            *both, f"{at}/links", label, "link {!r}"
+        ):
+            if old_link != new_link:
                 self.add("breaking", there, f"{label}: link {name!r} changed its target or values")
 
     # --- schemas ---------------------------------------------------------------------------------
