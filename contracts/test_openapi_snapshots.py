@@ -114,14 +114,15 @@ def test_snapshot_equals_the_running_apps_document(
     changes = diff(old, new)
     listing = "\n".join(f"  {change}" for change in changes) or "  (only unclassified details)"
     bump = (
-        "\nbreaking changes without a major bump of info.version: bump it"
+        "\nbreaking changes without a major bump of info.version: bump the service's major "
+        "in src/mediagw/api_versions.py"
         if needs_version_bump(old, new, changes)
         else ""
     )
     pytest.fail(
         f"contracts/openapi/{service}.json is stale:\n{listing}{bump}\n"
-        "run `python -m mediagw openapi export` and commit the result (bump info.version's "
-        "major for breaking changes)",
+        "run `python -m mediagw openapi export` and commit the result (for breaking changes "
+        "bump the major in src/mediagw/api_versions.py first)",
         pytrace=False,
     )
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+import subprocess
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -439,3 +440,57 @@ def test_link_to_another_operation_is_breaking() -> None:
     changes = diff(old, new)
     assert kinds(changes) == {"breaking"}
     assert "changed its target" in changes[0].message
+
+
+# --- mgh contracts since REV ---------------------------------------------------------------------
+
+
+def git(repository: Path, *args: str) -> None:
+    subprocess.run(
+        ["git", "-C", str(repository), "-c", "user.name=t", "-c", "user.email=t@t", *args],
+        check=True,
+        capture_output=True,
+    )
+
+
+@pytest.fixture
+def history(tmp_path: Path) -> Path:
+    """A repository whose first commit holds ``base()`` as contracts/openapi/items.json."""
+    snapshots = tmp_path / "contracts" / "openapi"
+    snapshots.mkdir(parents=True)
+    (snapshots / "items.json").write_text(json.dumps(base()))
+    git(tmp_path, "init", "-q")
+    git(tmp_path, "add", ".")
+    git(tmp_path, "commit", "-qm", "base")
+    return snapshots
+
+
+def since(snapshots: Path, revision: str = "HEAD") -> Any:
+    return CliRunner().invoke(main, ["contracts", "since", revision, "--dir", str(snapshots)])
+
+
+def test_since_refuses_a_break_that_keeps_the_major(history: Path) -> None:
+    broken = base()
+    broken["paths"][ITEMS].pop("post")
+    (history / "items.json").write_text(json.dumps(broken))
+    result = since(history)
+    assert result.exit_code == 1
+    assert "items: 1 change(s), 1 breaking, version 1.0.0 → 1.0.0" in result.output
+    assert "without a new major info.version: items" in result.output
+
+
+def test_since_accepts_the_break_with_a_major_bump_and_new_documents(history: Path) -> None:
+    broken = with_version(base(), "2.0.0")
+    broken["paths"][ITEMS].pop("post")
+    (history / "items.json").write_text(json.dumps(broken))
+    (history / "more.json").write_text(json.dumps(base()))
+    result = since(history)
+    assert result.exit_code == 0, result.output
+    assert "version 1.0.0 → 2.0.0" in result.output
+    assert "more: new document" in result.output
+
+
+def test_since_names_an_unknown_revision(history: Path) -> None:
+    result = since(history, "no-such-revision")
+    assert result.exit_code == 1
+    assert "unknown revision 'no-such-revision'" in result.output

@@ -24,6 +24,7 @@ import httpx
 from harness.accounts import Account, expect, login, refresh, register_verified
 from harness.backends import SPECS, Backend, BackendUnavailable, BackendUnhealthy, resolve
 from harness.contracts import openapi as openapi_contract
+from harness.contracts.history import RevisionError, documents_at
 from harness.contracts.openapi import Change
 from harness.migrations import (
     Migration,
@@ -303,6 +304,43 @@ def contracts_diff(old: Path, new: Path) -> None:
         )
 
 
+@contracts.command("since")
+@click.argument("revision")
+@click.option(
+    "--dir",
+    "directory",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Committed snapshots (default: contracts/openapi in the repository).",
+)
+def contracts_since(revision: str, directory: Path | None) -> None:
+    """Classify every change of the committed documents since REVISION (e.g. a pull request's
+    base); exit 1 when one breaks clients but keeps its major info.version."""
+    snapshots = directory or _contracts_dir() / "openapi"
+    try:
+        before = documents_at(revision, snapshots)
+    except RevisionError as exc:
+        _fail(str(exc))
+    unbumped = []
+    for name, old in before.items():
+        new = _load_json(snapshots / f"{name}.json")
+        if old is None:
+            click.echo(f"{name}: new document (version {new.get('info', {}).get('version')})")
+            continue
+        changes = openapi_contract.diff(old, new)
+        count = sum(1 for c in changes if c.kind == "breaking")
+        versions = f"{old.get('info', {}).get('version')} → {new.get('info', {}).get('version')}"
+        click.echo(f"{name}: {len(changes)} change(s), {count} breaking, version {versions}")
+        if openapi_contract.needs_version_bump(old, new, changes):
+            unbumped.append(name)
+            _print_changes([c for c in changes if c.kind == "breaking"], indent="  ")
+    if unbumped:
+        _fail(
+            f"breaking changes since {revision} without a new major info.version: "
+            f"{', '.join(unbumped)} (bump it in src/mediagw/api_versions.py and re-export)"
+        )
+
+
 @contracts.command("check")
 @click.option(
     "--dir",
@@ -354,8 +392,8 @@ def contracts_check(directory: Path | None) -> None:
         _print_changes(changes, indent="  ")
     if stale:
         _fail(
-            "snapshots are stale: run `python -m mediagw openapi export` (and bump info.version "
-            "for breaking changes)"
+            "snapshots are stale: run `python -m mediagw openapi export` (for breaking changes "
+            "bump the major in src/mediagw/api_versions.py first)"
         )
 
 

@@ -18,6 +18,7 @@ from pydantic import BaseModel
 from starlette.middleware.cors import CORSMiddleware
 
 from mediagw import __version__
+from mediagw.api_versions import API_VERSIONS
 from mediagw.common.errors import install_error_handlers
 from mediagw.common.metrics import MetricsMiddleware, metrics_endpoint
 from mediagw.common.middleware import (
@@ -114,7 +115,7 @@ def create_service_app(
     routes (the gateway's dispatcher goes there, so proxied calls get the same treatment)."""
     app = FastAPI(
         title=f"Media Gateway — {service}",
-        version=__version__,
+        version=API_VERSIONS[service],
         description=description,
         lifespan=lifespan,
         **fastapi_options,
