@@ -304,15 +304,18 @@ def contracts_diff(old: Path, new: Path) -> None:
         )
 
 
-@contracts.command("since")
-@click.argument("revision")
-@click.option(
+_snapshots_option = click.option(
     "--dir",
     "directory",
     type=click.Path(file_okay=False, path_type=Path),
     default=None,
     help="Committed snapshots (default: contracts/openapi in the repository).",
 )
+
+
+@contracts.command("since")
+@click.argument("revision")
+@_snapshots_option
 def contracts_since(revision: str, directory: Path | None) -> None:
     """Classify every change of the committed documents since REVISION (e.g. a pull request's
     base); exit 1 when one breaks clients but keeps its major info.version."""
@@ -342,13 +345,7 @@ def contracts_since(revision: str, directory: Path | None) -> None:
 
 
 @contracts.command("check")
-@click.option(
-    "--dir",
-    "directory",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=None,
-    help="Committed snapshots (default: contracts/openapi in the repository).",
-)
+@_snapshots_option
 def contracts_check(directory: Path | None) -> None:
     """Compare the committed OpenAPI snapshots with what the services generate now."""
     snapshots = directory or _contracts_dir() / "openapi"
