@@ -16,6 +16,7 @@ import httpx
 import pytest
 
 from harness.contracts.openapi import diff, needs_version_bump
+from harness.services import DirectServices
 from harness.stack import Stack
 
 pytestmark = pytest.mark.contract
@@ -248,3 +249,16 @@ def test_the_running_gateway_serves_the_committed_document(stack: Stack) -> None
     assert served.status_code == 200
     changes = diff(committed("gateway"), served.json())
     assert served.json() == committed("gateway"), "\n".join(str(c) for c in changes)
+
+
+@pytest.mark.parametrize("service", [s for s in SERVICES if s != "gateway"])
+def test_each_running_service_serves_its_committed_document(
+    service: str, request: pytest.FixtureRequest
+) -> None:
+    """Each service on its own address answers /openapi.json with its committed document."""
+    direct: DirectServices = request.getfixturevalue("direct_services")
+    with httpx.Client(base_url=direct.urls[service], timeout=30) as client:
+        served = client.get("/openapi.json")
+    assert served.status_code == 200
+    changes = diff(committed(service), served.json())
+    assert served.json() == committed(service), "\n".join(str(c) for c in changes)
