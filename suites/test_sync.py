@@ -507,11 +507,18 @@ def test_an_expiring_token_closes_the_socket_at_exp(world: World) -> None:
     run(scenario())
 
 
+RAW_RECEIVE_BUFFER = 65_536
+"""Small, so that not reading really stops the flow, but not below loopback's MSS (64 KiB):
+a smaller window is never re-announced by the receiver, and the sender then waits for its
+zero-window probe, whose back-off can exceed any per-read timeout."""
+DRAIN_SECONDS = 30.0
+
+
 def raw_websocket(port: int, path: str) -> socket.socket:
-    """A WebSocket opened by hand on a socket with a tiny receive buffer, so that not reading
+    """A WebSocket opened by hand on a socket with a small receive buffer, so that not reading
     really stops the flow (a client library would keep reading into its own buffers)."""
     sock = socket.socket()
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RAW_RECEIVE_BUFFER)
     sock.settimeout(TIMEOUT)
     sock.connect(("127.0.0.1", port))
     sock.sendall(
@@ -536,7 +543,7 @@ def client_frame(text: str) -> bytes:
     return bytes([0x81, 0x80 | len(payload)]) + mask + masked
 
 
-def close_code_in(stream: bytes) -> int | None:
+def close_code_in(stream: bytes | bytearray) -> int | None:
     """The code of the close frame among the server's (unmasked) frames, if any."""
     at = 0
     while at + 2 <= len(stream):
@@ -579,8 +586,12 @@ def test_a_slow_consumer_is_dropped_with_1013(world: World) -> None:
                     dropped = True
                     break
         assert dropped
-        stream = b""
-        while close_code_in(stream) is None:  # drain until the server's close frame arrives
+        stream = bytearray()  # what piled up, then the close frame: drained until it arrives
+        deadline = time.monotonic() + DRAIN_SECONDS
+        while close_code_in(stream) is None:
+            left = deadline - time.monotonic()
+            assert left > 0, f"no close frame after {len(stream)} bytes"
+            slow.settimeout(left)
             chunk = slow.recv(1 << 20)
             assert chunk, "connection ended without a close frame"
             stream += chunk
