@@ -19,7 +19,8 @@ help:
 	@echo "make bench-auth      login / refresh / protected route under 50 concurrent users"
 	@echo "make bench-search    ingestion throughput, search p95 and SONA re-rank p95"
 	@echo "make bench-sync      cross-device propagation latency over 500 WebSocket devices"
-	@echo "make fuzz            schemathesis (gateway + each service, stateful too), FUZZ_EXAMPLES=200"
+	@echo "make fuzz            st run, every check: gateway + each service (FUZZ_EXAMPLES=100)"
+	@echo "make fuzz-suites     the pytest fuzz suites with a large budget"
 	@echo "make fmt             format and auto-fix"
 
 bootstrap:
@@ -72,13 +73,20 @@ contracts: bootstrap
 	$(BIN)/mgh contracts check
 	$(BIN)/pytest -m contract contracts $(PYTEST_ARGS)
 
-# Schema fuzzing with a large budget: the same suites as `make contracts` (10 examples per
-# operation and 15 stateful scenarios there), more here; prints operations covered, examples run
-# and failures, and writes reports/out/fuzz-junit.xml and reports/out/fuzz-summary.md.
-FUZZ_EXAMPLES ?= 200
-FUZZ_SCENARIOS ?= 100
+# Schema fuzzing as a user runs it: `st run` (schemathesis' CLI, every check, the stateful phase,
+# the repository's schemathesis.toml) on the gateway's document through the gateway and on each
+# service's document at the service's own address; JUnit + HTML per document under
+# reports/out/fuzz/, exit 1 on any failure. `make test` runs the same commands with 5 examples.
+FUZZ_EXAMPLES ?= 100
 .PHONY: fuzz
 fuzz: bootstrap
+	$(BIN)/mgh fuzz --examples $(FUZZ_EXAMPLES)
+
+# The pytest fuzz suites (the same documents and checks, the suite's own users and stateful
+# scenarios) with a large budget; reports/out/fuzz-junit.xml and fuzz-summary.md.
+FUZZ_SCENARIOS ?= 100
+.PHONY: fuzz-suites
+fuzz-suites: bootstrap
 	MG_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) MG_STATEFUL_SCENARIOS=$(FUZZ_SCENARIOS) MG_STATEFUL_STEPS=12 \
 		MG_CONTRACTS_REPORT=fuzz \
 		$(BIN)/pytest -m contract contracts/test_fuzz_api.py contracts/test_stateful_api.py \

@@ -262,3 +262,25 @@ def test_each_running_service_serves_its_committed_document(
     assert served.status_code == 200
     changes = diff(committed(service), served.json())
     assert served.json() == committed(service), "\n".join(str(c) for c in changes)
+
+
+def test_the_gateway_document_describes_only_what_the_gateway_serves() -> None:
+    """Every public operation of every service, and no internal one: the gateway answers
+    /api/v1/internal/* with 404, so its document must not list them."""
+    gateway = committed("gateway")
+    assert not [path for path in gateway["paths"] if path.startswith("/api/v1/internal")]
+    public = {
+        (method, path)
+        for service in SERVICES
+        if service != "gateway"
+        for path, item in committed(service)["paths"].items()
+        if path.startswith("/api/") and not path.startswith("/api/v1/internal")
+        for method in item
+    }
+    served = {
+        (method, path)
+        for path, item in gateway["paths"].items()
+        if path.startswith("/api/")
+        for method in item
+    }
+    assert served == public

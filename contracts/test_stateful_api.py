@@ -135,9 +135,7 @@ def _machine(
     raw = json.loads((SNAPSHOTS / f"{document}.json").read_text())
     # Positive data only: a scenario is worth following when its steps can succeed; invalid
     # input is the stateless suite's job. Internal operations exist only on a service itself.
-    schema = load_schema(
-        raw, examples=SCENARIOS, modes=(GenerationMode.POSITIVE,), internal=document != "gateway"
-    )
+    schema = load_schema(raw, examples=SCENARIOS, modes=(GenerationMode.POSITIVE,))
     followed: set[str] = set()
     reached: set[str] = set()
 

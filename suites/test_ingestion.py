@@ -583,20 +583,24 @@ def test_bad_requests_get_a_4xx_naming_the_field(run: Callable[..., None], feeds
             await refused(403, "scope", json=good, headers=reader_headers) == "insufficient_scope"
         )
         unknown = {**good, "platform": "nosuchplatform"}
-        assert await refused(422, "platform", json=unknown) == "unknown_platform"
+        assert await refused(404, "platform", json=unknown) == "unknown_platform"
         assert await refused(422, "platform", json={**good, "platform": "Bad Name!"}) == (
             "validation_failed"
         )
+        # A feed name is one path segment (the documented pattern): nothing climbs out.
         for name in ("../secret", "../../catalogue/platforms", "/etc/passwd", "sub/../../secret"):
             outside = {**good, "source": {"type": "file", "name": name}}
-            assert await refused(400, "source.name", json=outside) == "path_outside_feeds_dir"
+            assert await refused(422, "source.file.name", json=outside) == "validation_failed"
         missing = {**good, "source": {"type": "file", "name": "nosuchfeed"}}
-        assert await refused(422, "source.name", json=missing) == "unknown_feed"
-        for feed_url in ("http://feeds.example/netflix", "ftp://feeds.example/x", "nonsense", ""):
+        assert await refused(404, "source.name", json=missing) == "unknown_feed"
+        for feed_url in ("ftp://feeds.example/x", "nonsense", "", "https://u:p@feeds.example/x"):
             http = {**good, "source": {"type": "http", "url": feed_url}}
-            assert await refused(422, "source.url", json=http) == "invalid_url"
+            assert await refused(422, "source.http.url", json=http) == "validation_failed"
+        # Well-formed, but a scheme or host this deployment does not fetch from: 403.
+        plain = {**good, "source": {"type": "http", "url": "http://feeds.example/netflix"}}
+        assert await refused(403, "source.url", json=plain) == "invalid_url"
         empty = {**good, "source": {"type": "file", "name": ""}}
-        assert await refused(422, "source.name", json=empty) == "unknown_feed"
+        assert await refused(422, "source.file.name", json=empty) == "validation_failed"
         no_name = {**good, "source": {"type": "file"}}
         assert await refused(422, "source.file.name", json=no_name) == "validation_failed"
         assert (
@@ -614,9 +618,10 @@ def test_bad_requests_get_a_4xx_naming_the_field(run: Callable[..., None], feeds
         wrong_type = {**good, "source": {"type": "ftp", "name": "netflix"}}
         assert await refused(422, "source", json=wrong_type) == "validation_failed"
 
+        # Only a UUID names a run (the documented pattern): any other segment is no resource.
         bad_id = await world.client.get("/api/v1/ingestion/runs/not-a-uuid", headers=world.admin)
-        assert bad_id.status_code == 422
-        assert bad_id.json()["error"]["field"] == "run_id"
+        assert bad_id.status_code == 404
+        assert bad_id.json()["error"]["code"] == "not_found"
         unknown_id = await world.client.get(
             f"/api/v1/ingestion/runs/{uuid.uuid4()}", headers=world.admin
         )

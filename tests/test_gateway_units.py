@@ -1,7 +1,10 @@
-"""Gateway building blocks: the circuit breaker's state machine and the routing table."""
+"""Gateway building blocks: the circuit breaker's state machine, the routing table and the
+operation table read from the committed gateway document."""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
@@ -9,7 +12,8 @@ from prometheus_client import REGISTRY
 
 from mediagw.gateway import breaker as breaker_module
 from mediagw.gateway.breaker import CircuitBreaker, State
-from mediagw.gateway.routing import INTERNAL, ROUTES, is_public, route_for
+from mediagw.gateway.operations import Access, OperationTable, allow_header
+from mediagw.gateway.routing import INTERNAL, ROUTES, route_for
 
 pytestmark = pytest.mark.unit
 
@@ -174,11 +178,11 @@ PUBLIC_API: list[tuple[str, str, str]] = [
     ("GET", "/api/v1/auth/.well-known/jwks.json", "auth"),
     ("POST", "/api/v1/auth/clients", "auth"),
     ("GET", "/api/v1/me", "auth"),
-    ("GET", "/api/v1/content/tt0111161", "discovery"),
+    ("GET", "/api/v1/content/7d0c3b1e-9a5f-4c2e-8d7b-1f2e3a4b5c6d", "discovery"),
     ("GET", "/api/v1/search", "discovery"),
     ("POST", "/api/v1/search/semantic", "discovery"),
     ("GET", "/api/v1/search/autocomplete", "discovery"),
-    ("GET", "/api/v1/content/tt0111161/similar", "discovery"),
+    ("GET", "/api/v1/content/7d0c3b1e-9a5f-4c2e-8d7b-1f2e3a4b5c6d/similar", "discovery"),
     ("GET", "/api/v1/platforms", "discovery"),
     ("GET", "/api/v1/genres", "discovery"),
     ("GET", "/api/v1/recommendations", "sona"),
@@ -190,7 +194,7 @@ PUBLIC_API: list[tuple[str, str, str]] = [
     ("POST", "/api/v1/playback/sessions/p-1/stop", "playback"),
     ("GET", "/api/v1/playback/continue-watching", "playback"),
     ("GET", "/api/v1/playback/history", "playback"),
-    ("GET", "/api/v1/content/tt0111161/deep-link", "playback"),
+    ("GET", "/api/v1/content/7d0c3b1e-9a5f-4c2e-8d7b-1f2e3a4b5c6d/deep-link", "playback"),
     ("GET", "/api/v1/devices", "sync"),
     ("POST", "/api/v1/devices", "sync"),
     ("DELETE", "/api/v1/devices/d-1", "sync"),
@@ -249,11 +253,17 @@ def test_route_names_are_unique_metric_labels() -> None:
 def test_internal_paths_are_internal(path: str) -> None:
     assert INTERNAL.match(path)
     assert route_for(path) is None
-    assert not is_public("POST", path)
+    assert GATEWAY_OPERATIONS.match(path) is None
 
 
 def test_internal_prefix_must_be_a_whole_segment() -> None:
     assert not INTERNAL.match("/api/v1/internals")
+
+
+GATEWAY_OPERATIONS = OperationTable.from_document(
+    json.loads((Path(__file__).resolve().parents[1] / "contracts/openapi/gateway.json").read_text())
+)
+"""The table the gateway builds, from the document it serves (committed and checked for drift)."""
 
 
 @pytest.mark.parametrize(
@@ -269,17 +279,31 @@ def test_internal_prefix_must_be_a_whole_segment() -> None:
         ("POST", "/api/v1/auth/password/reset"),
         ("POST", "/api/v1/auth/api-keys/exchange"),
         ("GET", "/api/v1/auth/.well-known/jwks.json"),
-        ("GET", "/api/v1/search"),
         ("GET", "/api/v1/search/autocomplete"),
-        ("GET", "/api/v1/content/tt0111161"),
-        ("GET", "/api/v1/content/tt0111161/similar"),
+        ("GET", "/api/v1/content/7d0c3b1e-9a5f-4c2e-8d7b-1f2e3a4b5c6d"),
+        ("GET", "/api/v1/content/7d0c3b1e-9a5f-4c2e-8d7b-1f2e3a4b5c6d/similar"),
         ("GET", "/api/v1/platforms"),
         ("GET", "/api/v1/genres"),
-        ("OPTIONS", "/api/v1/me"),
     ],
 )
-def test_public_endpoints_need_no_token(method: str, path: str) -> None:
-    assert is_public(method, path)
+def test_operations_without_security_ignore_credentials(method: str, path: str) -> None:
+    item = GATEWAY_OPERATIONS.match(path)
+    assert item is not None
+    assert item.access(method) is Access.NONE
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("GET", "/api/v1/search"),
+        ("POST", "/api/v1/search/semantic"),
+        ("GET", "/api/v1/content/7d0c3b1e-9a5f-4c2e-8d7b-1f2e3a4b5c6d/deep-link"),
+    ],
+)
+def test_operations_with_optional_security_check_a_token_if_sent(method: str, path: str) -> None:
+    item = GATEWAY_OPERATIONS.match(path)
+    assert item is not None
+    assert item.access(method) is Access.OPTIONAL
 
 
 @pytest.mark.parametrize(
@@ -287,7 +311,7 @@ def test_public_endpoints_need_no_token(method: str, path: str) -> None:
     [
         ("GET", "/api/v1/me"),
         ("GET", "/api/v1/auth/sessions"),
-        ("DELETE", "/api/v1/auth/sessions/s-1"),
+        ("DELETE", "/api/v1/auth/sessions/7d0c3b1e-9a5f-4c2e-8d7b-1f2e3a4b5c6d"),
         ("POST", "/api/v1/auth/logout"),
         ("POST", "/api/v1/auth/device/approve"),
         ("POST", "/api/v1/auth/mfa/enroll"),
@@ -298,11 +322,41 @@ def test_public_endpoints_need_no_token(method: str, path: str) -> None:
         ("GET", "/api/v1/watchlist"),
         ("POST", "/api/v1/playback/sessions"),
         ("POST", "/api/v1/ingestion/runs"),
-        ("GET", "/api/v1/auth/login"),  # right path, wrong method
-        ("PUT", "/api/v1/content/tt0111161"),
-        ("POST", "/api/v1/auth/login/extra"),
-        ("POST", "/api/v1/auth/tokens"),
     ],
 )
-def test_protected_endpoints_need_a_token(method: str, path: str) -> None:
-    assert not is_public(method, path)
+def test_protected_operations_need_a_token(method: str, path: str) -> None:
+    item = GATEWAY_OPERATIONS.match(path)
+    assert item is not None
+    assert item.access(method) is Access.REQUIRED
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "allow"),
+    [
+        ("GET", "/api/v1/auth/login", "POST"),
+        ("TRACE", "/api/v1/genres", "GET"),
+        ("PUT", "/api/v1/content/7d0c3b1e-9a5f-4c2e-8d7b-1f2e3a4b5c6d", "GET"),
+        ("DELETE", "/api/v1/auth/api-keys/exchange", "POST"),
+        ("PATCH", "/api/v1/auth/api-keys", "GET, POST"),
+    ],
+)
+def test_undeclared_methods_are_not_served(method: str, path: str, allow: str) -> None:
+    item = GATEWAY_OPERATIONS.match(path)
+    assert item is not None
+    assert item.access(method) is None
+    assert allow_header(item.methods) == allow
+
+
+@pytest.mark.parametrize(
+    "path", ["/api/v1/auth/login/extra", "/api/v1/auth/tokens", "/api/v1/auth/api-keys/not-a-uuid"]
+)
+def test_undocumented_paths_match_nothing(path: str) -> None:
+    assert GATEWAY_OPERATIONS.match(path) is None
+
+
+def test_a_path_parameter_matches_only_its_documented_pattern() -> None:
+    key = "7d0c3b1e-9a5f-4c2e-8d7b-1f2e3a4b5c6d"
+    item = GATEWAY_OPERATIONS.match(f"/api/v1/auth/api-keys/{key}")
+    assert item is not None
+    assert item.template == "/api/v1/auth/api-keys/{key_id}"
+    assert set(item.methods) == {"DELETE"}

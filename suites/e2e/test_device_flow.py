@@ -107,7 +107,7 @@ def test_poll_pending_slow_down_approve_then_tokens_once(
     assert expect(me, 200).json()["email"] == user.email
 
     oauth_error(poll(api, client_id, device_code), 400, "invalid_grant", "device_code")
-    api_error(approve(api, user, grant["user_code"]), 400, "invalid_user_code", "user_code")
+    api_error(approve(api, user, grant["user_code"]), 404, "invalid_user_code", "user_code")
 
 
 def test_json_start_typed_code_and_refresh_bound_to_the_client(
@@ -162,7 +162,7 @@ def test_denied_device_gets_access_denied(
     }
     oauth_error(poll(api, client_id, grant["device_code"]), 400, "access_denied", "device_code")
     # A denial is final: the same code cannot be approved afterwards.
-    api_error(approve(api, user, grant["user_code"]), 400, "invalid_user_code", "user_code")
+    api_error(approve(api, user, grant["user_code"]), 404, "invalid_user_code", "user_code")
     oauth_error(poll(api, client_id, grant["device_code"]), 400, "access_denied", "device_code")
 
 
@@ -174,7 +174,7 @@ def test_unknown_user_code_is_refused(
     grant = start(api, client_id)
     unknown = "BBBB-BBBB" if grant["user_code"] != "BBBB-BBBB" else "CCCC-CCCC"
 
-    api_error(approve(api, user, unknown), 400, "invalid_user_code", "user_code")
+    api_error(approve(api, user, unknown), 404, "invalid_user_code", "user_code")
     api_error(approve(api, user, "BCD"), 422, "validation_failed", "user_code")
     anonymous = api.post(APPROVE, json={"user_code": grant["user_code"], "approve": True})
     api_error(anonymous, 401, "missing_token", "Authorization")
@@ -190,10 +190,10 @@ def test_device_code_requests_are_checked(
     read_only = register_device_client(api, admin_account, scopes=("read",))
 
     unknown = api.post(DEVICE_CODE, data={"client_id": "mgc_no-such-client"})
-    api_error(unknown, 400, "invalid_client", "client_id")
+    api_error(unknown, 404, "invalid_client", "client_id")
 
     too_much = api.post(DEVICE_CODE, data={"client_id": read_only, "scope": "read write"})
-    api_error(too_much, 400, "invalid_scope", "scope")
+    api_error(too_much, 403, "invalid_scope", "scope")
 
     web_only = {
         "name": "web app",
@@ -206,7 +206,7 @@ def test_device_code_requests_are_checked(
         api.post("/api/v1/auth/clients", json=web_only, headers=admin_account.headers), 201
     ).json()["client_id"]
     not_allowed = api.post(DEVICE_CODE, data={"client_id": web_client})
-    api_error(not_allowed, 400, "unauthorized_client", "client_id")
+    api_error(not_allowed, 403, "unauthorized_client", "client_id")
 
     # With no scope asked for, the device gets everything its client may have.
     user = new_account()

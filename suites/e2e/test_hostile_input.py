@@ -657,4 +657,4 @@ def test_hostile_client_id_on_authorize_is_422_not_500(
         params={**query, "client_id": "mgc_unknown"},
         headers=signed_in.headers,
     )
-    assert_error(unknown, 400, "invalid_client", "client_id")
+    assert_error(unknown, 404, "invalid_client", "client_id")

@@ -226,7 +226,7 @@ def test_confirmation_needs_the_right_code_and_a_pending_enrolment(
 
     app = Authenticator(expect(api.post(ENROLL, headers=user.headers), 200).json()["secret"])
     wrong = api.post(CONFIRM, json={"code": app.wrong_code()}, headers=user.headers)
-    assert wrong.status_code == 400
+    assert wrong.status_code == 403
     assert (wrong.json()["error"]["code"], wrong.json()["error"]["field"]) == (
         "invalid_mfa_code",
         "code",

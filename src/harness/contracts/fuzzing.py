@@ -6,37 +6,25 @@ the gateway, each service on its own address, or any other deployment.
 
 from __future__ import annotations
 
+import tomllib
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import httpx
 import schemathesis
 from schemathesis import Case, GenerationMode
-from schemathesis.checks import not_a_server_error
-from schemathesis.specs.openapi.checks import (
-    content_type_conformance,
-    ignored_auth,
-    negative_data_rejection,
-    response_schema_conformance,
-    status_code_conformance,
-)
+from schemathesis.checks import CHECKS as REGISTERED_CHECKS
+from schemathesis.checks import load_all_checks
+from schemathesis.config import SchemathesisConfig
 
 from harness.accounts import Account, login
 from harness.mailbox import Mailbox
 
-CHECKS = [
-    not_a_server_error,
-    status_code_conformance,
-    content_type_conformance,
-    response_schema_conformance,
-    negative_data_rejection,
-    ignored_auth,
-]
-"""Every check the issue asks for: no 5xx, declared statuses and content types, responses that
-match their schema, invalid input refused, and credentials actually enforced."""
-
-INTERNAL_PATHS = r"^/api/v1/internal/"
-"""Service-to-service operations: the gateway answers 404 for them by design."""
+load_all_checks()
+CHECKS: list[Any] = list(REGISTERED_CHECKS.get_all())
+"""Every check schemathesis has, as ``st run --checks all`` runs them (the repository's
+``schemathesis.toml`` enables each one by name too). None is left off."""
 
 ADMIN_OPERATIONS = frozenset(
     {
@@ -66,16 +54,44 @@ LOGIN_OPERATIONS = frozenset(
 )
 
 
+CONFIG_FILE = Path(__file__).resolve().parents[3] / "schemathesis.toml"
+
+
+def repository_config() -> SchemathesisConfig:
+    """The repository's ``schemathesis.toml`` — the checks, phases and generation settings
+    ``st run`` uses — without its ``hooks`` and ``reports``: the hooks sign the command line
+    in, and in pytest the suite signs in itself (``SuiteAuth``), per test, once the stack is up
+    (the hooks' auth would run at collection, before any stack exists)."""
+    data = tomllib.loads(CONFIG_FILE.read_text(encoding="utf-8"))
+    data.pop("hooks", None)
+    data.pop("reports", None)  # the suites write their own (contracts/conftest.py)
+    return SchemathesisConfig.from_dict(data, base_dir=str(CONFIG_FILE.parent))
+
+
+class _SuiteSuppliesTokens:
+    """A schema-level auth provider that provides nothing: the suite sends its own tokens
+    (``SuiteAuth``). Being defined, it keeps schemathesis from falling back to a global
+    provider — such as ``st_hooks``' sign-in, should anything in the process load the
+    repository's hooks — which would need the command line's environment."""
+
+    def get(self, case: Case[Any], context: Any) -> None:
+        return None
+
+    def set(self, case: Case[Any], data: Any, context: Any) -> None:
+        return None
+
+
 def load_schema(
     document: dict[str, Any],
     *,
     examples: int,
     modes: tuple[GenerationMode, ...] = (GenerationMode.POSITIVE, GenerationMode.NEGATIVE),
-    internal: bool = False,
 ) -> Any:
-    """A schemathesis schema for ``document``: deterministic, ``examples`` per operation, the
-    internal operations only when ``internal`` (i.e. when the service is called directly)."""
-    schema = schemathesis.openapi.from_dict(document)
+    """A schemathesis schema for ``document``, with the repository's ``schemathesis.toml``
+    (see :func:`repository_config`): deterministic, ``examples`` per operation. Fuzz a
+    document only at the address that serves it: the gateway's through the gateway, a
+    service's (internal operations included) on the service's own address."""
+    schema = schemathesis.openapi.from_dict(document, config=repository_config())
     schema.config.generation.update(
         modes=list(modes),
         max_examples=examples,
@@ -85,7 +101,8 @@ def load_schema(
         # is sent with a valid token. Auth enforcement is what `ignored_auth` probes instead.
         with_security_parameters=False,
     )
-    return schema if internal else schema.exclude(path_regex=INTERNAL_PATHS)
+    schema.auth(refresh_interval=None)(_SuiteSuppliesTokens)
+    return schema
 
 
 def operation_key(case: Case[Any]) -> tuple[str, str]:

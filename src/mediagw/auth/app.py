@@ -82,19 +82,42 @@ def create_app(settings: AuthSettings | None = None) -> FastAPI:
     return app
 
 
+OAUTH2_SCHEME = {
+    "type": "oauth2",
+    "description": "The OAuth 2.0 flows this service serves. Every flow ends in the same bearer "
+    "access token that `HTTPBearer` describes; the scheme names the endpoints that issue it.",
+    "flows": {
+        "authorizationCode": {
+            "authorizationUrl": "/api/v1/auth/authorize",
+            "tokenUrl": "/api/v1/auth/token",
+            "refreshUrl": "/api/v1/auth/token",
+            "scopes": {
+                "read": "Read the caller's own data",
+                "write": "Change the caller's own data",
+                "admin": "Operate the service (clients, ingestion)",
+            },
+        }
+    },
+}
+
+
 def _document_hand_read_bodies(app: FastAPI) -> None:
     """The token and device-code endpoints read their bodies by hand (form or JSON), so FastAPI
-    does not collect the models their ``openapi_extra`` refers to: add them."""
+    does not collect the models their ``openapi_extra`` refers to: add them. The OAuth 2.0
+    scheme is added too: no operation is protected by it (they take the bearer token it
+    issues), but it tells clients and tools which endpoint issues credentials."""
     generate = app.openapi
 
     def openapi() -> dict[str, Any]:
         document = generate()
-        schemas = document.setdefault("components", {}).setdefault("schemas", {})
+        components = document.setdefault("components", {})
+        schemas = components.setdefault("schemas", {})
         for model in HAND_READ_BODIES:
             schemas.setdefault(
                 model.__name__,
                 model.model_json_schema(ref_template="#/components/schemas/{model}"),
             )
+        components.setdefault("securitySchemes", {}).setdefault("OAuth2", OAUTH2_SCHEME)
         return document
 
     app.openapi = openapi  # type: ignore[method-assign]  # FastAPI's documented way to extend the schema

@@ -19,6 +19,7 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 # \Z, not $: "$" also matches before a trailing newline.
 PKCE_VERIFIER = re.compile(r"\A[A-Za-z0-9\-._~]{43,128}\Z")
+PKCE_CHALLENGE_PATTERN = r"^[A-Za-z0-9_-]{43}$"
 PKCE_CHALLENGE = re.compile(r"\A[A-Za-z0-9_-]{43}\Z")
 USER_CODE_ALPHABET = "BCDFGHJKLMNPQRSTVWXZ"  # no vowels (no words), no look-alikes
 

@@ -8,6 +8,7 @@ GIL), so slow hashes never stall other requests on the loop.
 from __future__ import annotations
 
 import asyncio
+import re
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
@@ -22,14 +23,30 @@ COMMON = frozenset(
 )  # fmt: skip
 
 
+def _any_case(word: str) -> str:
+    return "".join(f"[{c.lower()}{c.upper()}]" if c.isalpha() else re.escape(c) for c in word)
+
+
+_NOT_COMMON = "(?!(?:" + "|".join(_any_case(word) for word in sorted(COMMON)) + ")$)"
+_FOUR_DISTINCT = r"(?=(.)\1*(?!\1)(.)(?:\1|\2)*(?!\1|\2)(.)(?:\1|\2|\3)*(?!\1|\2|\3).)"
+PASSWORD_PATTERN = (
+    f"^{_NOT_COMMON}{_FOUR_DISTINCT}[^\\x00-\\x1f\\x7f]{{{MIN_LENGTH},{MAX_LENGTH}}}$"
+)
+"""The whole policy as one ECMA-262 regular expression: not a common password (in any case), at
+least 4 distinct characters, printable, 10 to 128 characters. The documents carry it as the
+password's ``pattern`` and ``password_problem`` enforces the very same expression, so a password
+the document admits is never refused and one it excludes never accepted."""
+_POLICY = re.compile(PASSWORD_PATTERN)
+
+
 def password_problem(password: str) -> str | None:
-    """Why a new password is refused, or None."""
+    """Why a new password is refused, or None (see :data:`PASSWORD_PATTERN`)."""
     if not MIN_LENGTH <= len(password) <= MAX_LENGTH:
         return f"must be {MIN_LENGTH} to {MAX_LENGTH} characters"
-    if password.lower() in COMMON or len(set(password)) < 4:
-        return "is too easy to guess"
     if has_control_characters(password):
         return "must not contain control characters"
+    if not _POLICY.match(password):
+        return "is too easy to guess"
     return None
 
 

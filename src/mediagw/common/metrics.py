@@ -46,8 +46,10 @@ UNMATCHED_ROUTE = "<unmatched>"
 
 
 def route_template(scope: Scope) -> str:
+    """The route's template as the documents spell it (``{session_id}``, without the
+    ``:uuid_text`` convertor a Starlette route keeps in ``path``)."""
     route = scope.get("route")
-    path = getattr(route, "path", None)
+    path = getattr(route, "path_format", None) or getattr(route, "path", None)
     return str(path) if path else UNMATCHED_ROUTE
 
 

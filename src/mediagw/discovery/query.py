@@ -469,8 +469,8 @@ def resolve_filters(
 ) -> Filters:
     """Merge parsed and explicit filters; explicit values win field by field.
 
-    Raises :class:`UnknownFilterValue` for an explicit value the catalogue does not know, and
-    :class:`InvalidFilter` (naming ``year_to``) for an inverted explicit year range.
+    Raises :class:`UnknownFilterValue` for an explicit value the catalogue does not know. An
+    inverted explicit year range is read with the smaller year first.
     """
     genres_known = frozenset(known_genres)
     platforms_known = frozenset(known_platforms)
@@ -500,7 +500,8 @@ def resolve_filters(
     if explicit.year_from is not None or explicit.year_to is not None:
         year_from, year_to = explicit.year_from, explicit.year_to
         if year_from is not None and year_to is not None and year_from > year_to:
-            raise InvalidFilter(names.year_to, f"must not be before year_from ({year_from})")
+            # Read in order, as the parser reads "from the 2000s back to the 1990s".
+            year_from, year_to = year_to, year_from
     else:
         year_from, year_to = parsed.year_from, parsed.year_to
     return Filters(

@@ -3,24 +3,26 @@ if sent, must be valid and personalises search."""
 
 from __future__ import annotations
 
-import uuid
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
+from pydantic import Field
 
 from mediagw.common.errors import ERROR_RESPONSES, ApiError, ErrorBody
 from mediagw.common.links import link, links
+from mediagw.common.paths import UuidPath
 from mediagw.common.security import OptionalPrincipal
 from mediagw.common.taxonomy import GENRES, MOODS
 from mediagw.discovery import store
 from mediagw.discovery.context import Ctx
-from mediagw.discovery.query import ExplicitFilters, FieldNames, InvalidFilter, UnknownFilterValue
+from mediagw.discovery.query import ExplicitFilters, FieldNames, UnknownFilterValue
 from mediagw.discovery.schemas import (
     DEFAULT_PAGE_SIZE,
     MAX_PAGE,
     MAX_PAGE_SIZE,
     MAX_QUERY_LENGTH,
     REGION_PATTERN,
+    TEXT_PATTERN,
     AppliedFilters,
     AutocompleteItem,
     AutocompleteResponse,
@@ -36,6 +38,7 @@ from mediagw.discovery.schemas import (
     SearchResponse,
     SemanticSearchRequest,
     SimilarResponse,
+    check_text,
 )
 from mediagw.discovery.search import SearchRequest, SearchResult
 from mediagw.discovery.vocabulary import GENRE_NAMES, MOOD_NAMES
@@ -46,6 +49,13 @@ NOT_FOUND: dict[int | str, dict[str, Any]] = {
 }
 # A token is optional (it personalises the page): say so, or clients believe it is required.
 OPTIONAL_AUTH: dict[str, Any] = {"security": [{}]}  # FastAPI appends it to HTTPBearer
+UNKNOWN_FILTER: dict[int | str, dict[str, Any]] = {
+    404: {
+        "model": ErrorBody,
+        "description": "An explicit filter names a genre, mood, platform or type the catalogue "
+        "does not know; `error.field` names it",
+    }
+}
 CONTENT_DETAILS = "content_details_api_v1_content__content_id__get"
 SIMILAR = "similar_api_v1_content__content_id__similar_get"
 
@@ -77,9 +87,13 @@ Region = Annotated[
         examples=["US"],
     ),
 ]
+FilterItems = list[Annotated[str, Field(max_length=200, pattern=TEXT_PATTERN)]]
 FilterParameter = Annotated[
-    list[str] | None,
-    Query(description="Repeat the parameter or separate values with commas; any of them match"),
+    FilterItems | None,
+    Query(
+        description="Repeat the parameter or separate values with commas; any of them match. "
+        "A value the catalogue does not know is a 404 naming the parameter."
+    ),
 ]
 
 
@@ -88,13 +102,10 @@ def _region(ctx: Ctx, region: str | None) -> str:
 
 
 def _check_text(value: str, field: str) -> str:
-    if "\x00" in value:
-        raise ApiError(
-            422, "validation_failed", f"{field}: must not contain NUL characters", field=field
-        )
-    if not value.strip():
-        raise ApiError(422, "validation_failed", f"{field}: must not be blank", field=field)
-    return value
+    try:
+        return check_text(value)
+    except ValueError as exc:
+        raise ApiError(422, "validation_failed", f"{field}: {exc}", field=field) from None
 
 
 def _filter_values(values: list[str] | None, field: str) -> list[str]:
@@ -111,9 +122,9 @@ async def _run_search(
     try:
         result = await ctx.engine.search(search, principal, request.headers.get("authorization"))
     except UnknownFilterValue as exc:
-        raise ApiError(422, "unknown_filter_value", exc.message[:500], field=exc.field) from None
-    except InvalidFilter as exc:
-        raise ApiError(422, "validation_failed", exc.message, field=exc.field) from None
+        # Which genres and platforms exist is the catalogue's state, not the request's shape:
+        # a well-formed value that names none is "not found", like an unknown id.
+        raise ApiError(404, "unknown_filter_value", exc.message[:500], field=exc.field) from None
     return _search_response(search, result)
 
 
@@ -156,7 +167,7 @@ def _search_response(search: SearchRequest, result: SearchResult) -> SearchRespo
     "/search",
     response_model=SearchResponse,
     openapi_extra=OPTIONAL_AUTH,
-    responses=_open_first(200, "$response.body#/items/0/id"),
+    responses=_open_first(200, "$response.body#/items/0/id") | UNKNOWN_FILTER,
 )
 async def search(
     request: Request,
@@ -167,6 +178,7 @@ async def search(
         Query(
             min_length=1,
             max_length=MAX_QUERY_LENGTH,
+            pattern=TEXT_PATTERN,
             description="Natural language: filters are read from it, the rest is matched",
             examples=["funny sci-fi from the 90s"],
         ),
@@ -177,7 +189,7 @@ async def search(
     genre: FilterParameter = None,
     mood: FilterParameter = None,
     content_type: Annotated[
-        list[str] | None, Query(alias="type", description="movie, series, documentary …")
+        FilterItems | None, Query(alias="type", description="movie, series, documentary …")
     ] = None,
     year_from: Annotated[int | None, Query(ge=1870, le=2200)] = None,
     year_to: Annotated[int | None, Query(ge=1870, le=2200)] = None,
@@ -213,7 +225,7 @@ async def search(
     "/search/semantic",
     response_model=SearchResponse,
     openapi_extra=OPTIONAL_AUTH,
-    responses=_open_first(200, "$response.body#/items/0/id"),
+    responses=_open_first(200, "$response.body#/items/0/id") | UNKNOWN_FILTER,
 )
 async def semantic_search(
     body: SemanticSearchRequest, request: Request, principal: OptionalPrincipal, ctx: Ctx
@@ -246,7 +258,9 @@ async def semantic_search(
 )
 async def autocomplete(
     ctx: Ctx,
-    q: Annotated[str, Query(min_length=1, max_length=100, examples=["last orb"])],
+    q: Annotated[
+        str, Query(min_length=1, max_length=100, pattern=TEXT_PATTERN, examples=["last orb"])
+    ],
     limit: Annotated[int, Query(ge=1, le=10)] = 10,
 ) -> AutocompleteResponse:
     """Titles for a search box: prefix matches, then word-prefix, then fuzzy; by popularity."""
@@ -269,7 +283,7 @@ async def autocomplete(
 
 
 @router.get(
-    "/content/{content_id}",
+    "/content/{content_id:uuid_text}",
     response_model=ContentDetails,
     responses=NOT_FOUND
     | links(
@@ -281,7 +295,7 @@ async def autocomplete(
         ),
     ),
 )
-async def content_details(content_id: uuid.UUID, ctx: Ctx, region: Region = None) -> ContentDetails:
+async def content_details(content_id: UuidPath, ctx: Ctx, region: Region = None) -> ContentDetails:
     """A title with its offers per platform and region (``region`` narrows them) and deep
     links (web and app) per platform."""
     async with ctx.pool.connection() as conn:
@@ -324,12 +338,12 @@ async def content_details(content_id: uuid.UUID, ctx: Ctx, region: Region = None
 
 
 @router.get(
-    "/content/{content_id}/similar",
+    "/content/{content_id:uuid_text}/similar",
     response_model=SimilarResponse,
     responses=NOT_FOUND | _open_first(200, "$response.body#/items/0/id"),
 )
 async def similar(
-    content_id: uuid.UUID,
+    content_id: UuidPath,
     ctx: Ctx,
     limit: Annotated[int, Query(ge=1, le=50)] = 10,
     region: Region = None,

@@ -2,10 +2,19 @@
 
 from __future__ import annotations
 
+import re
 from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt, field_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictFloat,
+    StrictInt,
+    field_validator,
+)
 
 from mediagw.discovery.query import MAX_YEAR, MIN_YEAR
 
@@ -14,9 +23,27 @@ MAX_PAGE = 1000
 MAX_PAGE_SIZE = 50
 DEFAULT_PAGE_SIZE = 20
 REGION_PATTERN = r"^[A-Za-z]{2}$"
+TEXT_PATTERN = r"^[^\u0000]*[^\u0000\t\n\u000b\f\r ][^\u0000]*$"
+"""Text a person typed: no NUL, and not blank (something besides ASCII spaces, tabs and line
+breaks). Spelled with explicit characters because ``\\s`` differs between ECMA-262 (the
+documents) and Python (the check)."""
+_NOT_BLANK = re.compile(r"[^\x00\t\n\x0b\x0c\r ]")
 
-Year = Annotated[StrictInt, Field(ge=MIN_YEAR, le=MAX_YEAR)]  # JSON bodies: `true` is no year
-FilterValue = Annotated[str, Field(min_length=1, max_length=64)]
+
+def _integral(value: Any) -> Any:
+    """JSON has one number type: ``1990.0`` is the integer 1990 (JSON Schema agrees), while
+    ``true`` and ``"1990"`` stay refused by the strict integer that follows."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+INTEGRAL = BeforeValidator(_integral)
+"""Put last in ``Annotated[StrictInt, Field(ge=…, le=…), INTEGRAL]``: an integer in a JSON body
+is an integral number, never a boolean or a string (after the bounds, so that they stay in the
+document as ``minimum``/``maximum``)."""
+Year = Annotated[StrictInt, Field(ge=MIN_YEAR, le=MAX_YEAR), INTEGRAL]
+FilterValue = Annotated[str, Field(min_length=1, max_length=64, pattern=TEXT_PATTERN)]
 FilterValues = Annotated[list[FilterValue], Field(max_length=20)]
 
 
@@ -27,7 +54,7 @@ class Strict(BaseModel):
 def check_text(value: str, *, blank_message: str = "must not be blank") -> str:
     if "\x00" in value:
         raise ValueError("must not contain NUL characters")
-    if not value.strip():
+    if not _NOT_BLANK.search(value):
         raise ValueError(blank_message)
     return value
 
@@ -59,11 +86,14 @@ def _no_filters() -> SemanticFilters:
 
 class SemanticSearchRequest(Strict):
     query: str = Field(
-        min_length=1, max_length=MAX_QUERY_LENGTH, examples=["funny sci-fi from the 90s"]
+        min_length=1,
+        max_length=MAX_QUERY_LENGTH,
+        pattern=TEXT_PATTERN,
+        examples=["funny sci-fi from the 90s"],
     )
     filters: SemanticFilters = Field(default_factory=_no_filters)
-    page: StrictInt = Field(1, ge=1, le=MAX_PAGE)
-    page_size: StrictInt = Field(DEFAULT_PAGE_SIZE, ge=1, le=MAX_PAGE_SIZE)
+    page: Annotated[StrictInt, Field(ge=1, le=MAX_PAGE), INTEGRAL] = 1
+    page_size: Annotated[StrictInt, Field(ge=1, le=MAX_PAGE_SIZE), INTEGRAL] = DEFAULT_PAGE_SIZE
     region: str | None = Field(None, pattern=REGION_PATTERN, examples=["US"])
 
     @field_validator("query")

@@ -18,6 +18,7 @@ from mediagw.common.tokens import Authenticator, TokenCodec
 from mediagw.gateway.breaker import CircuitBreaker
 from mediagw.gateway.dispatch import DispatchMiddleware, GatewayState
 from mediagw.gateway.openapi import merge
+from mediagw.gateway.operations import OperationTable
 from mediagw.gateway.settings import GatewaySettings
 from mediagw.gateway.upstream import HttpUpstream, InProcessUpstream, Upstream
 
@@ -118,6 +119,7 @@ async def _mount_in_process(state: GatewayState, stack: AsyncExitStack) -> None:
         await stack.enter_async_context(service_app.router.lifespan_context(service_app))
         ready = _ready_check(service_app)
         state.upstreams[name] = InProcessUpstream(name, service_app, ready)
+        state.operations[name] = OperationTable.from_document(service_app.openapi())
         if name == "auth":
             state.exchange_client = await stack.enter_async_context(
                 httpx.AsyncClient(

@@ -20,12 +20,14 @@ from mediagw.common.errors import ApiError
 from mediagw.common.middleware import send_error
 from mediagw.common.security import unauthorized
 from mediagw.common.tokens import Authenticator, InvalidToken
-from mediagw.gateway.routing import INTERNAL, Route, is_public, route_for
+from mediagw.gateway.operations import Access, OperationTable, allow_header
+from mediagw.gateway.routing import INTERNAL, Route, route_for
 from mediagw.gateway.upstream import InProcessUpstream, Upstream
 
 API_PREFIX = "/api/v1"
 EXCHANGE_PATH = "/api/v1/auth/api-keys/exchange"
 _EXCHANGE_MARGIN_SECONDS = 30
+_DOCUMENT_RETRY_SECONDS = 5.0
 
 
 @dataclass
@@ -39,6 +41,28 @@ class GatewayState:
     service_apps: dict[str, FastAPI] = field(default_factory=dict)
     """The services mounted in this process (all-in-one), whose documents the gateway's merges."""
     document: dict[str, Any] | None = None
+    operations: dict[str, OperationTable] = field(default_factory=dict)
+    """Each service's paths, methods and access rules, read from its document."""
+    _document_retry_at: dict[str, float] = field(default_factory=dict)
+
+    async def operations_for(self, service: str) -> OperationTable | None:
+        """The service's operation table; fetched from a remote service's ``/openapi.json``
+        on first use (per-service mode). None while that fails: the gateway then forwards
+        without its own method check and the service, which checks tokens itself over HTTP,
+        decides — retried every few seconds, not on every request."""
+        table = self.operations.get(service)
+        upstream = self.upstreams.get(service)
+        if table is not None or upstream is None:
+            return table
+        if time.monotonic() < self._document_retry_at.get(service, 0.0):
+            return None
+        try:
+            document = await upstream.document()
+        except (httpx.HTTPError, ApiError, ValueError, KeyError):
+            self._document_retry_at[service] = time.monotonic() + _DOCUMENT_RETRY_SECONDS
+            return None
+        table = self.operations[service] = OperationTable.from_document(document)
+        return table
 
 
 @dataclass(frozen=True)
@@ -64,12 +88,13 @@ class DispatchMiddleware:
         try:
             route = self._route(path)
             scope["route"] = _RouteLabel(route.name)
-            await self._authenticate(scope)
             upstream = self.state.upstreams.get(route.service)
             if upstream is None:
                 raise ApiError(
                     503, "service_not_deployed", f"{route.service} is not deployed in this stack"
                 )
+            access = await self._access(route, path, str(scope["method"]))
+            await self._authenticate(scope, access)
         except ApiError as error:
             await send_error(send, error)
             return
@@ -102,7 +127,30 @@ class DispatchMiddleware:
             raise ApiError(404, "not_found", f"no API endpoint at {path}")
         return route
 
-    async def _authenticate(self, scope: Scope) -> None:
+    async def _access(self, route: Route, path: str, method: str) -> Access:
+        """404 for a path the service does not document, 405 (with ``Allow``) for a method
+        it does not serve there — both before any credential is looked at."""
+        table = await self.state.operations_for(route.service)
+        if table is None:
+            return Access.OPTIONAL
+        item = table.match(path)
+        if item is None:
+            raise ApiError(404, "not_found", f"no API endpoint at {path}")
+        access = item.access(method)
+        if access is None:
+            raise ApiError(
+                405,
+                "method_not_allowed",
+                f"{method} is not allowed on {item.template}",
+                headers={"Allow": allow_header(item.methods)},
+            )
+        return access
+
+    async def _authenticate(self, scope: Scope, access: Access) -> None:
+        """Check the request's credentials as the operation's ``access`` says (see
+        ``mediagw.gateway.operations``): not at all, if present, or required."""
+        if access is Access.NONE:
+            return
         headers: dict[bytes, bytes] = dict(scope["headers"])
         authorization = headers.get(b"authorization", b"").decode("latin-1")
         api_key = headers.get(b"x-api-key", b"").decode("latin-1")
@@ -121,7 +169,7 @@ class DispatchMiddleware:
             scope.setdefault("state", {})["principal"] = principal
         elif authorization and not authorization.lower().startswith("basic "):
             raise unauthorized("invalid_token", "Authorization header must be 'Bearer <token>'")
-        elif not is_public(str(scope["method"]), str(scope["path"])):
+        elif access is Access.REQUIRED:
             raise unauthorized("missing_token", "this endpoint needs an access token")
 
     async def _exchange(self, api_key: str) -> str:

@@ -1,7 +1,8 @@
 """The gateway's document: the public API of every service behind it, as one OpenAPI 3.1 file.
 
 A client of the gateway sees one API, so it gets one document: the gateway's own operations
-(health) plus every ``/api/v1`` operation of the services, with their components merged (names
+(health) plus every public ``/api/v1`` operation of the services (never the internal,
+service-to-service ones, which the gateway does not serve), with their components merged (names
 are unique across services; a clash with a different schema is refused, not overwritten). On top
 of the services' own links it declares the journeys that cross services — a search result opens
 a playback session, a recommendation goes on the watchlist — which no single service's document
@@ -15,6 +16,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from mediagw.common.links import link
+from mediagw.gateway.routing import INTERNAL
 
 START_SESSION = "start_session_api_v1_playback_sessions_post"
 DEEP_LINK = "get_deep_link_api_v1_content__content_id__deep_link_get"
@@ -68,8 +70,8 @@ def merge(own: Mapping[str, Any], services: Mapping[str, Mapping[str, Any]]) -> 
     tags = {tag["name"]: tag for tag in document.get("tags", [])}
     for name, service in services.items():
         for path, item in service.get("paths", {}).items():
-            if not path.startswith("/api/"):
-                continue  # each service's health and metrics stay behind the gateway
+            if not path.startswith("/api/") or INTERNAL.match(path):
+                continue  # health, metrics and service-to-service calls stay behind the gateway
             if path in paths and paths[path] != item:
                 raise MergeConflict(f"{name} redefines path {path}")
             paths[path] = copy.deepcopy(item)

@@ -7,9 +7,10 @@ upstream pools connections, bounds every call with timeouts, and sits behind a c
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Protocol
+from typing import Any, Protocol
 
 import httpx
+from fastapi import FastAPI
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from mediagw.common.errors import ApiError
@@ -28,14 +29,22 @@ class Upstream(Protocol):
 
     async def ready(self) -> None: ...
 
+    async def document(self) -> dict[str, Any]:
+        """The service's OpenAPI document: what it serves, and which operations need a token."""
+        ...
+
 
 class InProcessUpstream:
     """A service app mounted in the gateway process (all-in-one mode)."""
 
-    def __init__(self, name: str, app: ASGIApp, ready: Callable[[], Awaitable[None]]) -> None:
+    def __init__(self, name: str, app: FastAPI, ready: Callable[[], Awaitable[None]]) -> None:
         self.name = name
-        self.app = app
+        self.app: ASGIApp = app
+        self._service = app
         self._ready = ready
+
+    async def document(self) -> dict[str, Any]:
+        return self._service.openapi()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         await self.app(scope, receive, send)
@@ -65,6 +74,12 @@ class HttpUpstream:
         response = await self.client.get(f"{self.base_url}/health/ready")
         if response.status_code != 200:
             raise ConnectionError(f"{self.name} /health/ready answered {response.status_code}")
+
+    async def document(self) -> dict[str, Any]:
+        response = await self.client.get(f"{self.base_url}/openapi.json")
+        response.raise_for_status()
+        document: dict[str, Any] = response.json()
+        return document
 
     async def _forward(self, scope: Scope, receive: Receive) -> httpx.Response:
         """Send the request upstream; transport failures count against the breaker."""

@@ -49,7 +49,7 @@ class JsonFileAdapter:
     def __init__(self, feeds_dir: Path | None, name: str, platform: str, *, max_bytes: int) -> None:
         if feeds_dir is None:
             raise ApiError(
-                400,
+                403,
                 "file_feeds_disabled",
                 "file feeds are disabled on this service (MG_FEEDS_DIR is not set)",
                 field="source.type",
@@ -70,7 +70,7 @@ class JsonFileAdapter:
             is_file = False
         if not is_file:
             raise ApiError(
-                422, "unknown_feed", f"there is no feed named {name!r}", field="source.name"
+                404, "unknown_feed", f"there is no feed named {name!r}", field="source.name"
             )
         self.path = path
         self.platform = platform
@@ -116,7 +116,7 @@ class HttpFeedAdapter:
         allowed = ("https", "http") if allow_plain_http else ("https",)
         if parsed.scheme not in allowed:
             raise ApiError(
-                422,
+                403,
                 "invalid_url",
                 f"the feed URL must use {' or '.join(allowed)}",
                 field="source.url",
@@ -132,7 +132,7 @@ class HttpFeedAdapter:
             )
         if allowed_hosts and parsed.host.lower() not in allowed_hosts:
             raise ApiError(
-                422,
+                403,
                 "feed_host_not_allowed",
                 f"feeds are fetched only from {', '.join(sorted(allowed_hosts))}",
                 field="source.url",

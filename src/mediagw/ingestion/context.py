@@ -49,12 +49,13 @@ class IngestionContext:
             self.platforms = await load_platforms(conn)
 
     async def platform(self, platform_id: str) -> Platform:
-        """The platform, or a 422 naming the field (platforms.json is re-read once first)."""
+        """The platform, or a 404 naming the field (platforms.json is re-read once first):
+        which platforms exist is configuration, not the request's shape."""
         if platform_id not in self.platforms:
             await self.sync_platforms()
         if platform_id not in self.platforms:
             raise ApiError(
-                422,
+                404,
                 "unknown_platform",
                 f"unknown platform {platform_id!r}; known: {', '.join(sorted(self.platforms))}",
                 field="platform",

@@ -78,6 +78,12 @@ def _run(row: DictRow) -> Run:
     status_code=202,
     response_model=RunAccepted,
     responses={
+        403: {
+            "model": ErrorBody,
+            "description": "The deployment does not fetch from this source (scheme, host, or "
+            "file feeds disabled)",
+        },
+        404: {"model": ErrorBody, "description": "No such platform, or no feed of that name"},
         202: {
             "description": "The run is queued; follow it at the `Location`",
             "links": {
@@ -112,7 +118,7 @@ async def start_run(
     return RunAccepted(run_id=run_id, status=row["status"])
 
 
-@router.get("/runs/{run_id}", response_model=Run, responses=NOT_FOUND)
+@router.get("/runs/{run_id:uuid_text}", response_model=Run, responses=NOT_FOUND)
 async def get_run(
     run_id: Annotated[str, Path(pattern=UUID_PATTERN, description="The id from POST /runs")],
     _: Admin,

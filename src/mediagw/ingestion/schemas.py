@@ -10,6 +10,17 @@ from pydantic import BaseModel, ConfigDict, Field
 PLATFORM_PATTERN = r"^[a-z0-9][a-z0-9_]{0,63}$"
 UUID_PATTERN = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
 RunStatus = Literal["queued", "running", "succeeded", "failed"]
+FEED_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$"
+"""A feed file's stem: one path segment that cannot climb out of the feeds directory."""
+_PORT = r"(?::(?:[0-9]{1,4}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5]))?"
+FEED_URL_PATTERN = (
+    r"^[Hh][Tt][Tt][Pp][Ss]?://"
+    r"(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}"
+    r"[A-Za-z0-9])?)*)" + _PORT + r"(?:[/?#][^\u0000-\u0020\u007f]*)?$"
+)
+"""An http(s) URL with a host name or an IPv4 address (no IPv6 literal), an optional port, and
+no credentials or spaces. Which schemes and hosts a deployment fetches from is its configuration
+(a 403)."""
 
 
 class Strict(BaseModel):
@@ -21,9 +32,9 @@ class FileSource(Strict):
 
     type: Literal["file"]
     name: str = Field(
-        max_length=255,
+        pattern=FEED_NAME_PATTERN,
         examples=["netflix"],
-        description="Feed file stem; a name resolving outside the feeds directory is a 400",
+        description="Feed file stem (one path segment); a name with no such feed is a 404",
     )
 
 
@@ -33,8 +44,10 @@ class HttpSource(Strict):
     type: Literal["http"]
     url: str = Field(
         max_length=2000,
+        pattern=FEED_URL_PATTERN,
         examples=["https://feeds.example/netflix.json"],
-        description="https:// (http:// only when the service allows it); no credentials",
+        description="https:// (http:// only where the deployment allows it) from a host the "
+        "deployment allows (MG_FEED_ALLOWED_HOSTS); otherwise a 403",
     )
 
 

@@ -14,6 +14,7 @@ from pydantic import BeforeValidator
 
 from mediagw.common.errors import ERROR_RESPONSES, ApiError, ErrorBody
 from mediagw.common.links import link, links
+from mediagw.common.paths import UuidPath
 from mediagw.common.security import OptionalPrincipal, require_scopes
 from mediagw.common.tokens import Principal
 from mediagw.playback import store
@@ -289,12 +290,12 @@ async def start_session(body: StartSession, principal: Writer, ctx: Ctx) -> Sess
 
 
 @router.post(
-    "/playback/sessions/{session_id}/heartbeat",
+    "/playback/sessions/{session_id:uuid_text}/heartbeat",
     response_model=HeartbeatAccepted,
     responses=SESSION_ERRORS | _session_links(200, "$request.path.session_id"),
 )
 async def heartbeat(
-    session_id: uuid.UUID, body: Heartbeat, principal: Writer, ctx: Ctx, request: Request
+    session_id: UuidPath, body: Heartbeat, principal: Writer, ctx: Ctx, request: Request
 ) -> HeartbeatAccepted:
     """Report the position and state; keeps the session alive for another TTL. Progress is
     written at most every ``heartbeat_write_interval_seconds`` per session."""
@@ -324,12 +325,12 @@ async def heartbeat(
 
 
 @router.post(
-    "/playback/sessions/{session_id}/stop",
+    "/playback/sessions/{session_id:uuid_text}/stop",
     response_model=SessionStopped,
     responses=SESSION_ERRORS,
 )
 async def stop_session(
-    session_id: uuid.UUID, body: Stop, principal: Writer, ctx: Ctx, request: Request
+    session_id: UuidPath, body: Stop, principal: Writer, ctx: Ctx, request: Request
 ) -> SessionStopped:
     """End the session: progress is written, a history row added, sync told."""
     await _live_session(ctx, session_id, principal.user_id)
@@ -412,14 +413,14 @@ async def get_history(
 
 
 @router.get(
-    "/content/{content_id}/deep-link",
+    "/content/{content_id:uuid_text}/deep-link",
     response_model=DeepLinkOut,
     responses=_responses((404, "Unknown content (`content_id`) or platform (`platform`)")),
     # Public through the gateway (catalogue read): a token is optional, so say so.
     openapi_extra={"security": [{}]},  # appended to HTTPBearer: either is fine
 )
 async def get_deep_link(
-    content_id: uuid.UUID,
+    content_id: UuidPath,
     ctx: Ctx,
     _: OptionalPrincipal,
     platform: Annotated[str | None, Query(pattern=r"^[a-z0-9][a-z0-9_]{0,63}$")] = None,

@@ -98,9 +98,8 @@ async def record_interaction(
         )
     occurred_at = body.occurred_at or now
     if occurred_at > now + timedelta(seconds=ctx.settings.clock_skew_seconds):
-        raise ApiError(
-            422, "validation_failed", "occurred_at: must not be in the future", field="occurred_at"
-        )
+        # Nothing happens in the future: a device clock ahead of ours is read as "just now".
+        occurred_at = now
     try:
         recorded = await ctx.profiles.record(
             user_id=principal.user_id,
@@ -135,7 +134,11 @@ async def get_preferences(principal: Reader, ctx: Ctx) -> PreferencesOut:
     )
 
 
-@router.put("/profile/preferences", response_model=PreferencesOut)
+@router.put(
+    "/profile/preferences",
+    response_model=PreferencesOut,
+    responses={404: {"model": ErrorBody, "description": "A platform id the catalogue lacks"}},
+)
 async def put_preferences(body: PreferencesIn, principal: Writer, ctx: Ctx) -> PreferencesOut:
     """Replace the stated preferences: canonical genres and moods, platform ids. Used for
     recommendations before there is any history (cold start)."""
@@ -143,9 +146,11 @@ async def put_preferences(body: PreferencesIn, principal: Writer, ctx: Ctx) -> P
         known = await store.known_platforms(conn)
     for position, platform in enumerate(body.platforms):
         if known and platform not in known:
+            # Which platforms exist is the catalogue's state: a well-formed id naming none is
+            # "not found", as an unknown content id is.
             raise ApiError(
-                422,
-                "validation_failed",
+                404,
+                "unknown_platform",
                 f"platforms[{position}]: unknown platform {platform!r}",
                 field=f"platforms[{position}]",
             )
@@ -198,7 +203,12 @@ def _continue_watching(catalogue: Catalogue, profile: Profile, limit: int) -> li
 @router.get(
     "/recommendations",
     response_model=RecommendationList,
-    responses={404: {"model": ErrorBody, "description": "Unknown `content_id` (similar)"}}
+    responses={
+        404: {
+            "model": ErrorBody,
+            "description": "`context=similar` with an unknown `content_id`, or without one",
+        }
+    }
     | links(
         200,
         interact=link(
@@ -222,7 +232,11 @@ async def recommendations(
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
     context: Annotated[Context, Query()] = "home",
     content_id: Annotated[
-        uuid.UUID | None, Query(description="The title to find similar ones for (similar)")
+        uuid.UUID | None,
+        Query(
+            description="The title to find similar ones for: needed by, and only read by, "
+            "`context=similar` (without it the answer is 404)"
+        ),
     ] = None,
 ) -> RecommendationList:
     """Recommendations for the signed-in user, each with a score and a short reason.
@@ -232,8 +246,10 @@ async def recommendations(
     progress, newest first. ``similar``: titles like ``content_id``.
     """
     if context == "similar" and content_id is None:
+        # A rule between two query parameters, which OpenAPI cannot state as a schema: it is
+        # in the parameters' descriptions, and the answer is the 404 of a title not found.
         raise ApiError(
-            422, "validation_failed", "content_id: required for context=similar", field="content_id"
+            404, "not_found", "context=similar needs the content_id of a title", field="content_id"
         )
     started = time.perf_counter()
     profile = await ctx.profiles.get(principal.user_id)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
@@ -20,7 +20,23 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+def _rating_needs_a_value(schema: dict[str, Any]) -> None:
+    """``rate`` carries a rating 0-5; every other kind at most a fraction 0-1."""
+    schema["if"] = {"properties": {"kind": {"const": "rate"}}, "required": ["kind"]}
+    schema["then"] = {
+        "properties": {"value": {"type": "number", "minimum": 0, "maximum": 5}},
+        "required": ["value"],
+    }
+    schema["else"] = {
+        "properties": {
+            "value": {"anyOf": [{"type": "number", "minimum": 0, "maximum": 1}, {"type": "null"}]}
+        }
+    }
+
+
 class InteractionIn(Strict):
+    model_config = ConfigDict(json_schema_extra=_rating_needs_a_value)
+
     content_id: uuid.UUID
     kind: InteractionKind
     value: float | None = Field(
@@ -32,7 +48,9 @@ class InteractionIn(Strict):
         "(e.g. share watched).",
     )
     occurred_at: AwareDatetime | None = Field(
-        None, description="When it happened (with a time zone); default now. Not in the future."
+        None,
+        description="When it happened (with a time zone); default now. A time ahead of the "
+        "server's clock (beyond the allowed skew) is recorded as now.",
     )
     event_id: uuid.UUID | None = Field(
         None, description="Idempotency key: sending the same event again records it once."

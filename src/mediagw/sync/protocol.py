@@ -11,6 +11,7 @@ import uuid
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from typing_extensions import TypeAliasType
 
 from mediagw.sync.crdt import HLC, Op
 
@@ -18,6 +19,18 @@ VERSION = 1
 NODE_PATTERN = r"^[A-Za-z0-9_.:@-]{1,128}$"
 KEY_PATTERN = r"^[^\x00-\x1f\x7f]{1,256}$"
 SET_NAMES = frozenset({"watchlist"})
+NO_NUL = r"^[^\u0000]*$"
+
+NulFreeText = Annotated[str, Field(pattern=NO_NUL)]
+_NUL_FREE_OBJECT = Field(json_schema_extra={"additionalProperties": False})
+"""With the key pattern of ``patternProperties``: a key outside it (one with NUL) is refused."""
+JsonData = TypeAliasType(
+    "JsonData",
+    "NulFreeText | int | float | bool | list[JsonData]"
+    " | Annotated[dict[NulFreeText, JsonData], _NUL_FREE_OBJECT] | None",
+)
+"""Any JSON value whose strings (keys included) carry no NUL: values are stored as PostgreSQL
+``jsonb``, which cannot hold ``\\u0000``. Recursive, so the documents can state the rule."""
 
 
 class Strict(BaseModel):
@@ -39,8 +52,8 @@ class OpBody(Strict):
     op_id: uuid.UUID
     kind: Literal["lww_set", "or_add", "or_remove"]
     key: Annotated[str, Field(pattern=KEY_PATTERN)]
-    value: Any = None
-    element: Annotated[str, Field(min_length=1, max_length=256)] | None = None
+    value: JsonData = None
+    element: Annotated[str, Field(min_length=1, max_length=256, pattern=NO_NUL)] | None = None
     tags: Annotated[list[uuid.UUID], Field(max_length=64)] | None = None
     hlc: HlcIn
 

@@ -11,11 +11,12 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from mediagw.common.errors import ApiError, ErrorBody
 from mediagw.common.links import link, links
+from mediagw.common.paths import UuidPath
 from mediagw.common.security import require_scopes
 from mediagw.common.text import Printable
 from mediagw.common.tokens import Principal
 from mediagw.sync.crdt import Op, wall_clock_ms
-from mediagw.sync.protocol import KEY_PATTERN, SET_NAMES, op_to_json
+from mediagw.sync.protocol import KEY_PATTERN, NO_NUL, SET_NAMES, JsonData, op_to_json
 from mediagw.sync.service import SyncState
 
 ERRORS: dict[int | str, dict[str, Any]] = {
@@ -212,8 +213,10 @@ async def register_device(request: Request, body: DeviceIn, principal: Writer) -
     return _device(row)
 
 
-@router.delete("/api/v1/devices/{device_id}", status_code=204, summary="Forget a registered device")
-async def delete_device(request: Request, device_id: uuid.UUID, principal: Writer) -> Response:
+@router.delete(
+    "/api/v1/devices/{device_id:uuid_text}", status_code=204, summary="Forget a registered device"
+)
+async def delete_device(request: Request, device_id: UuidPath, principal: Writer) -> Response:
     async with _state(request).pool.connection() as conn:
         cursor = await conn.execute(
             "DELETE FROM users.devices WHERE id = %s AND user_id = %s",
@@ -227,14 +230,31 @@ async def delete_device(request: Request, device_id: uuid.UUID, principal: Write
 # --- internal ----------------------------------------------------------------------------
 
 
+def _set_ops_need_set_keys(schema: dict[str, Any]) -> None:
+    """The document states what ``internal_ops`` checks: set ops name a set key and carry an
+    element; ``lww_set`` names any other key."""
+    schema["if"] = {
+        "properties": {"kind": {"enum": ["or_add", "or_remove"]}},
+        "required": ["kind"],
+    }
+    schema["then"] = {
+        "properties": {"key": {"enum": sorted(SET_NAMES)}, "element": {"type": "string"}},
+        "required": ["element"],
+    }
+    schema["else"] = {"properties": {"key": {"not": {"enum": sorted(SET_NAMES)}}}}
+
+
 class ServerOp(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    """One server-originated op; set ops (``or_add``/``or_remove``) target a set key (the
+    watchlist) and name an element, ``lww_set`` any other key."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra=_set_ops_need_set_keys)
 
     op_id: uuid.UUID | None = None
     kind: Literal["lww_set", "or_add", "or_remove"]
     key: str = Field(pattern=KEY_PATTERN)
-    value: Any = None
-    element: str | None = Field(None, min_length=1, max_length=256)
+    value: JsonData = None
+    element: str | None = Field(None, min_length=1, max_length=256, pattern=NO_NUL)
     tags: list[uuid.UUID] | None = Field(None, max_length=64)
 
 

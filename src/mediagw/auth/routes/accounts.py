@@ -26,7 +26,7 @@ from mediagw.auth.schemas import (
     Verified,
     VerifyEmailRequest,
 )
-from mediagw.common.errors import ERROR_RESPONSES, ApiError
+from mediagw.common.errors import ERROR_RESPONSES, ApiError, ErrorBody
 from mediagw.common.links import link, links
 from mediagw.common.security import CurrentPrincipal, require_scopes
 from mediagw.common.tokens import Principal
@@ -95,13 +95,17 @@ async def register(body: RegisterRequest, request: Request, ctx: Ctx) -> Accepte
     return Accepted(message="if the address can be registered, a verification e-mail is on its way")
 
 
-@router.post("/verify-email", response_model=Verified)
+@router.post(
+    "/verify-email",
+    response_model=Verified,
+    responses={404: {"model": ErrorBody, "description": "The link is unknown, used or expired"}},
+)
 async def verify_email(body: VerifyEmailRequest, ctx: Ctx) -> Verified:
     async with ctx.pool.connection() as conn, conn.transaction():
         row = await store.EMAIL_VERIFICATIONS.consume(conn, token_hash(body.token))
         if row is None:
             raise ApiError(
-                400, "invalid_token", "verification link is unknown, used or expired", field="token"
+                404, "invalid_token", "verification link is unknown, used or expired", field="token"
             )
         admin = str(row["email"]).lower() in ctx.settings.admin_email_set
         await store.Users.mark_verified(conn, str(row["user_id"]), admin)
@@ -288,7 +292,11 @@ async def forgot_password(body: ForgotPasswordRequest, request: Request, ctx: Ct
     return Accepted(message="if the address has an account, a reset e-mail is on its way")
 
 
-@router.post("/password/reset", response_model=Verified)
+@router.post(
+    "/password/reset",
+    response_model=Verified,
+    responses={404: {"model": ErrorBody, "description": "The link is unknown, used or expired"}},
+)
 async def reset_password(body: ResetPasswordRequest, request: Request, ctx: Ctx) -> Verified:
     """Set a new password and end every session of the account."""
     password_hash = await ctx.passwords.hash(body.new_password)
@@ -296,7 +304,7 @@ async def reset_password(body: ResetPasswordRequest, request: Request, ctx: Ctx)
         row = await store.PASSWORD_RESETS.consume(conn, token_hash(body.token))
         if row is None:
             raise ApiError(
-                400, "invalid_token", "reset link is unknown, used or expired", field="token"
+                404, "invalid_token", "reset link is unknown, used or expired", field="token"
             )
         user_id = str(row["user_id"])
         # Any other reset link still in a mailbox must not reset the new password again.

@@ -15,10 +15,10 @@ from psycopg.rows import DictRow
 from mediagw.auth import store
 from mediagw.auth.context import TOKENS_ISSUED, Ctx
 from mediagw.auth.crypto import same, token_hash
-from mediagw.auth.routes.sessions import UUID_PATTERN
 from mediagw.auth.schemas import ApiKeyCreate, ApiKeyCreated, ApiKeyList, ApiKeyOut, ExchangedToken
 from mediagw.common.errors import ERROR_RESPONSES, ApiError, ErrorBody
 from mediagw.common.links import link, links
+from mediagw.common.paths import UUID_PATTERN
 from mediagw.common.security import require_scopes
 from mediagw.common.tokens import Principal
 
@@ -102,7 +102,7 @@ async def list_keys(
 
 
 @router.delete(
-    "/api-keys/{key_id}",
+    "/api-keys/{key_id:uuid_text}",
     status_code=204,
     response_class=Response,
     responses={404: {"model": ErrorBody, "description": "No such live API key of yours"}},

@@ -11,7 +11,7 @@ from mediagw.auth.context import Ctx
 from mediagw.auth.crypto import token_hash
 from mediagw.auth.routes.accounts import secret_box
 from mediagw.auth.schemas import MfaConfirmRequest, MfaEnrollment, RecoveryCodes
-from mediagw.common.errors import ERROR_RESPONSES, ApiError
+from mediagw.common.errors import ERROR_RESPONSES, ApiError, ErrorBody
 from mediagw.common.security import require_scopes
 from mediagw.common.tokens import Principal
 
@@ -19,7 +19,14 @@ router = APIRouter(prefix="/api/v1/auth", tags=["mfa"], responses=ERROR_RESPONSE
 ISSUER = "Media Gateway"
 
 
-@router.post("/mfa/enroll", response_model=MfaEnrollment)
+@router.post(
+    "/mfa/enroll",
+    response_model=MfaEnrollment,
+    responses={
+        404: {"model": ErrorBody, "description": "The account no longer exists"},
+        409: {"model": ErrorBody, "description": "MFA is already enabled"},
+    },
+)
 async def enroll(
     principal: Annotated[Principal, Depends(require_scopes("write"))], ctx: Ctx
 ) -> MfaEnrollment:
@@ -42,7 +49,14 @@ async def enroll(
     )
 
 
-@router.post("/mfa/enroll/confirm", response_model=RecoveryCodes)
+@router.post(
+    "/mfa/enroll/confirm",
+    response_model=RecoveryCodes,
+    responses={
+        403: {"model": ErrorBody, "description": "The code does not match the secret"},
+        409: {"model": ErrorBody, "description": "No enrolment is pending"},
+    },
+)
 async def confirm(
     body: MfaConfirmRequest,
     principal: Annotated[Principal, Depends(require_scopes("write"))],
@@ -61,7 +75,7 @@ async def confirm(
         step = totp.matching_step(secret_box(ctx).open(str(row["secret"])), body.code, None)
         if step is None:
             raise ApiError(
-                400, "invalid_mfa_code", "the code does not match the secret", field="code"
+                403, "invalid_mfa_code", "the code does not match the secret", field="code"
             )
         await conn.execute(
             "UPDATE auth.mfa_secrets SET enabled_at = now(), last_used_step = %s "

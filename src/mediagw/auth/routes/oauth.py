@@ -16,7 +16,7 @@ from pydantic import BaseModel, ValidationError
 from mediagw.auth import store
 from mediagw.auth.context import AuthContext, Ctx, client_ip
 from mediagw.auth.crypto import (
-    PKCE_CHALLENGE,
+    PKCE_CHALLENGE_PATTERN,
     new_token,
     new_user_code,
     normalise_user_code,
@@ -28,6 +28,7 @@ from mediagw.auth.issuer import Device, refresh, scopes_for_roles, start_session
 from mediagw.auth.oauth_errors import OAuthError, OAuthErrorBody
 from mediagw.auth.schemas import (
     GRANT_DEVICE_CODE,
+    SCOPE_PATTERN,
     ClientCreate,
     ClientCreated,
     DeviceApproved,
@@ -75,7 +76,7 @@ def _scope_set(requested: str | None, allowed: frozenset[str], field: str) -> fr
     extra = scopes - allowed
     if extra:
         raise ApiError(
-            400, "invalid_scope", f"scope not allowed: {' '.join(sorted(extra))}", field=field
+            403, "invalid_scope", f"scope not allowed: {' '.join(sorted(extra))}", field=field
         )
     return scopes
 
@@ -118,7 +119,14 @@ async def register_client(
     "/authorize",
     status_code=302,
     response_class=RedirectResponse,
-    responses={302: {"description": "Redirect to the client with `code` and `state`"}},
+    responses={
+        302: {"description": "Redirect to the client with `code` and `state`"},
+        403: {
+            "model": ErrorBody,
+            "description": "The client is not registered for this redirect URI, grant or scope",
+        },
+        404: {"model": ErrorBody, "description": "No client with this client_id"},
+    },
 )
 async def authorize(
     principal: Annotated[Principal, Depends(require_scopes("write"))],
@@ -126,47 +134,34 @@ async def authorize(
     response_type: Annotated[str, Query(pattern="^code$")],
     client_id: Annotated[str, Query(min_length=3, max_length=128, pattern=r"^[A-Za-z0-9._~-]+$")],
     redirect_uri: Annotated[str, Query(max_length=2000)],
-    code_challenge: Annotated[str, Query(max_length=128)],
-    code_challenge_method: Annotated[str, Query(max_length=10)] = "S256",
-    scope: Annotated[str | None, Query(max_length=200)] = None,
+    code_challenge: Annotated[str, Query(pattern=PKCE_CHALLENGE_PATTERN)],
+    code_challenge_method: Annotated[str, Query(pattern="^S256$")] = "S256",
+    scope: Annotated[str | None, Query(max_length=200, pattern=SCOPE_PATTERN)] = None,
     state: Annotated[str | None, Query(max_length=500)] = None,
 ) -> RedirectResponse:
     """The signed-in user authorises a client; answers with a redirect carrying a one-time code.
 
-    Every problem is a 400 JSON error rather than a redirect, so a bad request can never be
-    turned into an open redirect.
+    Every problem is a JSON error rather than a redirect, so a bad request can never be turned
+    into an open redirect: a malformed parameter is a 422, an unknown client a 404, and what the
+    client is not registered for (redirect URI, grant, scope) a 403.
     """
     async with ctx.pool.connection() as conn:
         client = await store.Clients.get(conn, client_id)
     if client is None:
-        raise ApiError(400, "invalid_client", "unknown client_id", field="client_id")
+        raise ApiError(404, "invalid_client", "unknown client_id", field="client_id")
     if redirect_uri not in client["redirect_uris"]:
         raise ApiError(
-            400,
+            403,
             "invalid_redirect_uri",
             "redirect_uri is not registered for this client",
             field="redirect_uri",
         )
     if "authorization_code" not in client["grant_types"]:
         raise ApiError(
-            400,
+            403,
             "unauthorized_client",
             "client may not use the authorization_code grant",
             field="response_type",
-        )
-    if code_challenge_method != "S256":
-        raise ApiError(
-            400,
-            "invalid_request",
-            "code_challenge_method must be S256 (plain is not accepted)",
-            field="code_challenge_method",
-        )
-    if not PKCE_CHALLENGE.match(code_challenge):
-        raise ApiError(
-            400,
-            "invalid_request",
-            "code_challenge must be 43 base64url characters",
-            field="code_challenge",
         )
     scopes = _scope_set(scope, frozenset(client["allowed_scopes"]) & principal.scopes, "scope")
     code = new_token()
@@ -186,7 +181,15 @@ async def authorize(
 @router.post(
     "/device/code",
     response_model=DeviceCodeResponse,
-    responses={415: {"model": ErrorBody, "description": "Body neither form-encoded nor JSON"}}
+    responses={
+        403: {
+            "model": ErrorBody,
+            "description": "The client may not use the device grant, or "
+            "is not registered for the scope",
+        },
+        404: {"model": ErrorBody, "description": "No client with this client_id"},
+        415: {"model": ErrorBody, "description": "Body neither form-encoded nor JSON"},
+    }
     | links(
         200,
         approve=link(
@@ -214,13 +217,13 @@ async def device_code(request: Request, ctx: Ctx) -> DeviceCodeResponse:
     async with ctx.pool.connection() as conn:
         client = await store.Clients.get(conn, body.client_id)
     if client is None:
-        raise ApiError(400, "invalid_client", "unknown client_id", field="client_id")
+        raise ApiError(404, "invalid_client", "unknown client_id", field="client_id")
     if (
         GRANT_DEVICE_CODE not in client["grant_types"]
         and "device_code" not in client["grant_types"]
     ):
         raise ApiError(
-            400, "unauthorized_client", "client may not use the device grant", field="client_id"
+            403, "unauthorized_client", "client may not use the device grant", field="client_id"
         )
     scopes = _scope_set(body.scope, frozenset(client["allowed_scopes"]), "scope")
     code, user_code = new_token(), new_user_code()
@@ -244,7 +247,13 @@ async def device_code(request: Request, ctx: Ctx) -> DeviceCodeResponse:
     )
 
 
-@router.post("/device/approve", response_model=DeviceApproved)
+@router.post(
+    "/device/approve",
+    response_model=DeviceApproved,
+    responses={
+        404: {"model": ErrorBody, "description": "No pending device with this user code"},
+    },
+)
 async def device_approve(
     body: DeviceApproveRequest,
     principal: Annotated[Principal, Depends(require_scopes("write"))],
@@ -264,7 +273,7 @@ async def device_approve(
         row = await cursor.fetchone()
         if row is None:
             raise ApiError(
-                400,
+                404,
                 "invalid_user_code",
                 "user code is unknown, expired or already used",
                 field="user_code",

@@ -13,11 +13,11 @@ from mediagw.auth.issuer import revoke_family
 from mediagw.auth.schemas import SessionList, SessionOut
 from mediagw.common.errors import ERROR_RESPONSES, ApiError, ErrorBody
 from mediagw.common.links import link, links
+from mediagw.common.paths import UUID_PATTERN
 from mediagw.common.security import require_scopes
 from mediagw.common.tokens import Principal
 
 router = APIRouter(prefix="/api/v1/auth", tags=["sessions"], responses=ERROR_RESPONSES)
-UUID_PATTERN = r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
 
 
 def _at(epoch: float) -> datetime:
@@ -58,7 +58,7 @@ async def list_sessions(
 
 
 @router.delete(
-    "/sessions/{session_id}",
+    "/sessions/{session_id:uuid_text}",
     status_code=204,
     response_class=Response,
     responses={404: {"model": ErrorBody, "description": "No such session of yours"}},

@@ -7,21 +7,18 @@ Subcommands stay thin: they parse options, call the library, and print. Exit cod
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import click
-import httpx
 
-from harness.accounts import Account, expect, login, refresh, register_verified
 from harness.backends import SPECS, Backend, BackendUnavailable, BackendUnhealthy, resolve
 from harness.contracts import openapi as openapi_contract
 from harness.contracts.history import RevisionError, documents_at
@@ -394,6 +391,66 @@ def contracts_check(directory: Path | None) -> None:
         )
 
 
+@main.command("fuzz")
+@click.option(
+    "--examples", type=int, default=None, help="Examples per operation (default: the config's)."
+)
+@click.option("--seed", type=int, default=None, help="Seed (default: the config's).")
+@click.option(
+    "--only",
+    default="",
+    help="Comma-separated documents to run (gateway, auth, …); default: all of them.",
+)
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Report directory (default: reports/out/fuzz).",
+)
+@click.option(
+    "--embedder",
+    type=click.Choice(["minilm", "hashing"]),
+    default="hashing",
+    show_default=True,
+    help="Embedder of a launched stack (fuzzing does not judge relevance).",
+)
+@_timeout
+def fuzz(
+    examples: int | None,
+    seed: int | None,
+    only: str,
+    out: Path | None,
+    embedder: str,
+    timeout: float,
+) -> None:
+    """Schemathesis' CLI with every check: the gateway's document through the gateway, each
+    service's document on the service's own address; exit 1 on any failure.
+
+    Against MG_TARGET_URL (and MG_TARGET_SERVICE_URLS) when set, else a launched, seeded stack.
+    """
+    from harness.contracts import fuzz_stack  # noqa: PLC0415 — starts servers; rarely needed
+
+    wanted = tuple(filter(None, (name.strip() for name in only.split(","))))
+    try:
+        results = fuzz_stack.run_all(
+            out or _contracts_dir().parent / "reports" / "out" / "fuzz",
+            documents=wanted,
+            examples=examples,
+            seed=seed,
+            timeout=timeout,
+            embedder=embedder,
+            progress=click.echo,
+        )
+    except (fuzz_stack.FuzzSetupError, StackError, BackendUnavailable, BackendUnhealthy) as exc:
+        _fail(str(exc))
+    for line in fuzz_stack.summary_table(results):
+        click.echo(line)
+    failed = [r for r in results if not r.passed]
+    if failed:
+        _fail(f"{len(failed)} of {len(results)} schemathesis run(s) found failures")
+    click.secho(f"all {len(results)} schemathesis runs passed", fg="green")
+
+
 # --- the stack ------------------------------------------------------------------------------
 
 
@@ -432,71 +489,10 @@ def stack_up(workers: int, port: int | None, seed: bool, embedder: str, timeout:
         click.echo(f"\nexport MG_TARGET_URL={running.base_url}")
         if running.mailbox is not None:
             click.echo(f"export MG_TARGET_MAILBOX={running.mailbox.directory}")
+        if running.admin is not None:
+            # `st run` from this clone signs in with these (schemathesis.toml → st_hooks).
+            click.echo(f"export MG_FUZZ_EMAIL={running.admin.email}")
+            click.echo(f"export MG_FUZZ_PASSWORD={running.admin.password}")
         _run_until_interrupted()
 
 
-# --- the main job --------------------------------------------------------------------------
-
-
-@main.command("run")
-@_timeout
-def run(timeout: float) -> None:
-    """The main job: backends up, stack up, a smoke journey through the gateway, verdict.
-
-    Later issues grow this into: run a load profile, write the report.
-    """
-    click.echo("backends (resolution: env URL → container → local process → embedded):")
-    with _backends((), timeout) as started:
-        by_name = {b.name: b for b in started}
-        begun = time.monotonic()
-        click.echo("starting the stack and ingesting the seed catalogue …")
-        try:
-            running = launch(backends=by_name, seed=True, timeout=timeout)
-        except (StackError, RuntimeError, TimeoutError) as exc:
-            _fail(str(exc))
-        with running, httpx.Client(base_url=running.base_url, timeout=15) as client:
-            items = sum(r.counts.get("fetched", 0) for r in running.seeded)
-            click.echo(
-                f"stack: gateway at {running.base_url}, schema migrated, {items} feed items "
-                f"of {len(running.seeded)} platforms ingested, ready in "
-                f"{time.monotonic() - begun:.1f}s"
-            )
-            assert running.mailbox is not None
-            mailbox = running.mailbox
-            account = Account("", "")
-            journey: list[tuple[str, Callable[[], object]]] = [
-                ("register + verify e-mail", lambda: account.__dict__.update(
-                    register_verified(client, mailbox).__dict__
-                )),
-                ("login", lambda: login(client, account, device_id="mgh-run")),
-                ("GET /me", lambda: expect(client.get("/api/v1/me", headers=account.headers), 200)),
-                ("refresh (rotate)", lambda: refresh(client, account)),
-                ("search 'funny sci-fi from the 90s'", lambda: expect(client.get(
-                    "/api/v1/search", params={"q": "funny sci-fi from the 90s"},
-                    headers=account.headers,
-                ), 200)),
-                ("GET /recommendations", lambda: expect(client.get(
-                    "/api/v1/recommendations", headers=account.headers
-                ), 200)),
-                ("logout", lambda: expect(
-                    client.post("/api/v1/auth/logout", headers=account.headers), 204
-                )),
-            ]  # fmt: skip
-            for name, action in journey:
-                began = time.perf_counter()
-                try:
-                    action()
-                except AssertionError as exc:
-                    _fail(f"journey step {name!r} failed: {exc}")
-                elapsed_ms = (time.perf_counter() - began) * 1000
-                click.echo(f"  journey: {name:<36} ok  {elapsed_ms:7.1f} ms")
-        problems = [(b.name, p) for b in started if (p := b.health()) is not None]
-    if problems:
-        for name, problem in problems:
-            click.secho(f"  {name}: unhealthy: {problem}", fg="red")
-        sys.exit(1)
-    click.secho(
-        f"verdict: OK — {len(started)} backends healthy, catalogue ingested, journey passes",
-        fg="green",
-    )
-    click.echo(f"(pid {os.getpid()}: everything this run started has been stopped)")
