@@ -5,10 +5,10 @@ VENV    := .venv
 BIN     := $(VENV)/bin
 PYTEST_ARGS ?=
 
-.PHONY: help bootstrap run test lint fmt unit integration e2e bench-fixtures bench-auth bench-search bench-sync stack contracts clean
+.PHONY: help bootstrap run test lint fmt unit integration e2e bench-fixtures bench-auth bench-search bench-sync bench-loadgen load stack contracts clean
 
 help:
-	@echo "make run             the main job: backends + seeded stack, a journey, verdict, all down"
+	@echo "make run             the main job: stack + InfluxDB up, baseline at smoke, SLO verdict"
 	@echo "make test            lint (ruff, ruff format, mypy, migration lint) + every test"
 	@echo "make unit            unit tests only (no backends)"
 	@echo "make integration     suites against real backends"
@@ -19,6 +19,8 @@ help:
 	@echo "make bench-auth      login / refresh / protected route under 50 concurrent users"
 	@echo "make bench-search    ingestion throughput, search p95 and SONA re-rank p95"
 	@echo "make bench-sync      cross-device propagation latency over 500 WebSocket devices"
+	@echo "make bench-loadgen   load generator capacity per core vs wrk, recording overhead"
+	@echo "make load            a load profile: PROFILE=stress PRESET=ci (LOAD_ARGS=…)"
 	@echo "make fuzz            st run, every check: gateway + each service (FUZZ_EXAMPLES=100)"
 	@echo "make fuzz-suites     the pytest fuzz suites with a large budget"
 	@echo "make fmt             format and auto-fix"
@@ -61,6 +63,15 @@ bench-sync: bootstrap
 
 bench-fixtures: bootstrap
 	$(BIN)/python benchmarks/bench_fixtures.py
+
+bench-loadgen: bootstrap
+	$(BIN)/python benchmarks/bench_loadgen.py $(BENCH_ARGS)
+
+# Load profiles: `make load PROFILE=stress PRESET=ci` (any `mgh load run` options in LOAD_ARGS).
+PROFILE ?= baseline
+PRESET ?= smoke
+load: bootstrap
+	$(BIN)/mgh load run $(PROFILE) --preset $(PRESET) $(LOAD_ARGS)
 
 fmt: bootstrap
 	$(BIN)/ruff format .

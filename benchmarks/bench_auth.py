@@ -20,6 +20,7 @@ import time
 import httpx
 
 from harness.accounts import Account, login, register_verified
+from harness.cpuwatch import CpuWatch
 from harness.latency import Recorder, timed
 from harness.scrape import quantile_between, scrape
 from harness.stack import launch
@@ -96,7 +97,10 @@ async def run_load(base_url: str, accounts: list[Account], seconds: float, think
         baseline = scrape(base_url)  # the server-side figures below cover the steady phase only
         began = time.monotonic()
         stop_at = began + seconds
-        await asyncio.gather(*(virtual_user(client, a, recorder, stop_at, think) for a in accounts))
+        with CpuWatch() as cpu:
+            await asyncio.gather(
+                *(virtual_user(client, a, recorder, stop_at, think) for a in accounts)
+            )
         elapsed = time.monotonic() - began
     print(f"\n{len(accounts)} concurrent users, {seconds:.0f} s, think time {think * 1000:.0f} ms:")
     verdicts = []
@@ -116,6 +120,7 @@ async def run_load(base_url: str, accounts: list[Account], seconds: float, think
         "  (client-observed includes this box's load generator sharing the 2 cores; the\n"
         "   server-side figure is histogram_quantile over the auth service's own histogram)"
     )
+    print(f"  {cpu.line()}")
 
 
 def server_side_p95(before: str, after: str) -> dict[str, float]:

@@ -26,7 +26,9 @@ import psycopg
 from websockets.asyncio.client import ClientConnection, connect
 
 from harness.backends import SPECS, resolve
+from harness.cpuwatch import CpuWatch
 from harness.isolation import RedisDatabases, TemplateDatabases
+from harness.scrape import quantile_between
 from mediagw.common.tokens import TokenCodec
 from mediagw.sync.settings import SyncSettings
 
@@ -112,12 +114,15 @@ async def bench(args: argparse.Namespace, ws_url: str, http_url: str, tokens: li
     )
     readers = [asyncio.create_task(reader(ws)) for ws, _, _ in opened]
     await asyncio.sleep(0.5)  # hello snapshots arrive
+    async with httpx.AsyncClient() as http:
+        before = (await http.get(f"{http_url}/metrics")).text
     began = time.perf_counter()
-    writers = [asyncio.create_task(writer(ws, n)) for ws, n, w in opened if w]
-    await asyncio.sleep(args.seconds)
-    stop.set()
-    await asyncio.gather(*writers)
-    await asyncio.sleep(1.0)  # in-flight deliveries
+    with CpuWatch() as cpu:
+        writers = [asyncio.create_task(writer(ws, n)) for ws, n, w in opened if w]
+        await asyncio.sleep(args.seconds)
+        stop.set()
+        await asyncio.gather(*writers)
+        await asyncio.sleep(1.0)  # in-flight deliveries
     elapsed = time.perf_counter() - began
     for ws, _, _ in opened:
         await ws.close()
@@ -136,8 +141,17 @@ async def bench(args: argparse.Namespace, ws_url: str, http_url: str, tokens: li
     )
     async with httpx.AsyncClient() as http:
         metrics = (await http.get(f"{http_url}/metrics")).text
+    server = [
+        1000 * quantile_between(before, metrics, "sync_propagation_seconds", q)
+        for q in (0.5, 0.95, 0.99)
+    ]
+    print(
+        f"  propagation (server: receive → write to the other device, its own histogram)  "
+        f"p50 {server[0]:.1f} ms  p95 {server[1]:.1f} ms  p99 {server[2]:.1f} ms"
+    )
     lines = [m for m in metrics.splitlines() if m.startswith("sync_slow_consumers_dropped_total ")]
     print(f"  server: {lines[0] if lines else 'no slow-consumer metric'}")
+    print(f"  {cpu.line()}")
 
 
 def main() -> None:

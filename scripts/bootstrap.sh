@@ -16,6 +16,7 @@ command -v redis-server >/dev/null || missing+=(redis-server)
 command -v influxd >/dev/null || missing+=(influxdb)
 command -v prometheus >/dev/null || missing+=(prometheus)
 command -v prometheus-alertmanager >/dev/null || missing+=(prometheus-alertmanager)
+command -v wrk >/dev/null || missing+=(wrk)
 command -v python3 >/dev/null || missing+=(python3)
 python3 -c 'import ensurepip, venv' 2>/dev/null || missing+=(python3-venv)
 

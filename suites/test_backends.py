@@ -12,7 +12,7 @@ from harness.backends import SPECS, Backend, FaultNotSupported, Mode, resolve
 
 pytestmark = pytest.mark.integration
 
-SERVERS = ["postgres", "redis", "kafka"]
+SERVERS = ["postgres", "redis", "kafka", "influxdb"]
 """Backends that run as a local server process here (Qdrant is embedded on this machine)."""
 
 

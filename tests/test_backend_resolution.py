@@ -135,6 +135,7 @@ def test_real_specs_are_registered_with_their_variables() -> None:
         "redis": "MG_REDIS_URL",
         "kafka": "MG_KAFKA_BOOTSTRAP",
         "qdrant": "MG_QDRANT_URL",
+        "influxdb": "MG_INFLUX_URL",
     }
 
 
@@ -145,6 +146,8 @@ def test_real_specs_are_registered_with_their_variables() -> None:
         ("redis", "http://localhost:6379"),
         ("kafka", "localhost"),
         ("qdrant", "grpc://localhost:6334"),
+        ("influxdb", "localhost:8086"),
+        ("influxdb", "influx2://localhost:8086/only-an-org"),
     ],
 )
 def test_real_specs_reject_malformed_urls(name: str, url: str) -> None:

@@ -36,3 +36,18 @@ def test_unknown_backend_is_a_usage_error() -> None:
     result = CliRunner().invoke(main, ["backends", "check", "mysql"])
     assert result.exit_code == 2
     assert "'mysql' is not one of" in result.output
+
+
+def test_contracts_commands_find_the_repository_documents() -> None:
+    """Without --dir, the commands read the clone's contracts/openapi (not a path inside src/)."""
+    result = CliRunner().invoke(main, ["contracts", "since", "HEAD"])
+    assert "is not in a git checkout" not in result.output, result.output
+    assert "gateway:" in result.output
+
+
+def test_load_profiles_lists_every_profile_with_its_presets() -> None:
+    result = CliRunner().invoke(main, ["load", "profiles"])
+    assert result.exit_code == 0, result.output
+    for name in ("baseline", "stress", "spike", "soak"):
+        assert f"{name}:" in result.output
+    assert "--preset smoke" in result.output

@@ -104,6 +104,16 @@ def wait_ready(url: str, timeout: float, process: ManagedProcess | None = None) 
     raise StackError(f"stack at {url} not ready after {timeout:.0f}s ({last})\n{tail}")
 
 
+def embedding_cache_dir() -> Path:
+    """Where launched stacks cache catalogue embeddings across runs: ``MG_EMBEDDING_CACHE_DIR``,
+    else ``$XDG_CACHE_HOME/media-gateway`` (``~/.cache/media-gateway``)."""
+    explicit = os.environ.get("MG_EMBEDDING_CACHE_DIR")
+    if explicit:
+        return Path(explicit)
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "media-gateway"
+
+
 def _qdrant_url(backend: Backend | None) -> str:
     """A Qdrant server the harness resolved, else the gateway's own embedded engine."""
     if backend is not None and backend.url.startswith("http"):
@@ -124,13 +134,15 @@ def launch(
     backends: dict[str, Backend] | None = None,
     embedder: str = "minilm",
     seed: bool = False,
+    seed_platforms: list[str] | None = None,
     create_admin: bool = True,
     timeout: float = 90.0,
 ) -> Stack:
     """Start backends (unless given), a migrated database and the all-in-one gateway.
 
     ``seed`` also ingests every feed of the seed catalogue through the ingestion API (as the
-    admin account, which ``create_admin`` registers; seeding implies it).
+    admin account, which ``create_admin`` registers; seeding implies it), or only the feeds of
+    ``seed_platforms`` (a smaller catalogue starts faster).
     Qdrant is the gateway process's embedded engine unless a server backend is given.
     """
     cleanup = ExitStack()
@@ -165,6 +177,7 @@ def launch(
             "MG_QDRANT_URL": _qdrant_url(provided.get("qdrant")),
             "MG_FEEDS_DIR": str(catalogue.default_directory() / "feeds"),
             "MG_EMBEDDER": embedder,
+            "MG_EMBEDDING_CACHE_DIR": str(embedding_cache_dir()),
             **DEFAULT_LIMITS,
             **(extra_env or {}),
         }
@@ -192,7 +205,7 @@ def launch(
             if create_admin or seed:
                 stack.admin = login(client, register_verified(client, mailbox, ADMIN_EMAIL))
             if seed and stack.admin is not None:
-                platforms = [p.id for p in catalogue.PLATFORMS]
+                platforms = seed_platforms or [p.id for p in catalogue.PLATFORMS]
                 stack.seeded = seed_catalogue(client, stack.admin, platforms, timeout=600)
         return stack
     except BaseException:

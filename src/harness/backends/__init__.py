@@ -5,7 +5,7 @@
 ...     print(redis_backend.mode, redis_backend.url)
 """
 
-from harness.backends import kafka, postgres, qdrant, redis
+from harness.backends import influxdb, kafka, postgres, qdrant, redis
 from harness.backends.base import (
     RESOLUTION_ORDER,
     Backend,
@@ -18,9 +18,10 @@ from harness.backends.base import (
 )
 
 SPECS: dict[str, BackendSpec] = {
-    spec.name: spec for spec in (postgres.SPEC, redis.SPEC, kafka.SPEC, qdrant.SPEC)
+    spec.name: spec for spec in (postgres.SPEC, redis.SPEC, kafka.SPEC, qdrant.SPEC, influxdb.SPEC)
 }
-"""Every backend the reference stack needs, by name."""
+"""Every backend the harness provides, by name: the reference stack's four, and InfluxDB for
+load results."""
 
 __all__ = [
     "RESOLUTION_ORDER",

@@ -260,7 +260,7 @@ def catalogue_generate(works: int, seed: int, out: Path | None) -> None:
 
 def _contracts_dir() -> Path:
     """``contracts/`` at the repository root (the package is installed from a checkout)."""
-    return Path(__file__).resolve().parents[2] / "contracts"
+    return Path(__file__).resolve().parents[3] / "contracts"
 
 
 def _load_json(path: Path) -> dict[str, Any]:
@@ -468,7 +468,7 @@ def stack() -> None:
 def stack_up(workers: int, port: int | None, seed: bool, embedder: str, timeout: float) -> None:
     """Start backends and the all-in-one gateway; keep running until Ctrl-C."""
     if seed:
-        click.echo("starting the stack and ingesting the seed catalogue (≈ 30 s) …")
+        click.echo("starting the stack and ingesting the seed catalogue …")
     try:
         running = launch(workers=workers, port=port, seed=seed, embedder=embedder, timeout=timeout)
     except (StackError, BackendUnavailable, BackendUnhealthy) as exc:
@@ -496,3 +496,5 @@ def stack_up(workers: int, port: int | None, seed: bool, embedder: str, timeout:
         _run_until_interrupted()
 
 
+# Command groups with a module of their own (registered on import).
+from harness.cli import load as _load  # noqa: E402, F401 — registers `mgh load`, `mgh run`

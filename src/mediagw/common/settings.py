@@ -10,6 +10,7 @@ from __future__ import annotations
 import itertools
 import logging
 import math
+import re
 import secrets
 import zlib
 from collections import Counter
@@ -88,6 +89,29 @@ class ServiceSettings(BaseSettings):
     max_body_bytes: int = Field(1_048_576, ge=1024, le=64 * 1_048_576)
     trust_forwarded_for: bool = False
     """Take the client address from X-Forwarded-For (only behind a proxy you trust)."""
+    inject_latency_ms: float = Field(0.0, ge=0, le=60_000)
+    """Experiments only: delay added to requests whose path matches ``inject_routes``."""
+    inject_error_rate: float = Field(0.0, ge=0, le=1)
+    """Experiments only: share of matching requests answered 500 ``injected_fault``."""
+    inject_routes: str = ""
+    """A regular expression on the request path; faults apply where it matches (search)."""
+
+    @model_validator(mode="after")
+    def _faults_never_in_production(self) -> ServiceSettings:
+        faults = self.inject_latency_ms > 0 or self.inject_error_rate > 0
+        if faults and self.env == "production":
+            raise ValueError(
+                "MG_INJECT_LATENCY_MS / MG_INJECT_ERROR_RATE are for experiments: refused when "
+                "MG_ENV=production"
+            )
+        if faults and not self.inject_routes:
+            raise ValueError("MG_INJECT_ROUTES must name the paths the injected faults apply to")
+        if self.inject_routes:
+            try:
+                re.compile(self.inject_routes)
+            except re.error as exc:
+                raise ValueError(f"MG_INJECT_ROUTES is not a regular expression: {exc}") from None
+        return self
 
     @property
     def cors_origin_list(self) -> list[str]:

@@ -41,7 +41,9 @@ def create_app(settings: DiscoverySettings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        embedder = await asyncio.to_thread(get_embedder, settings.embedder)
+        embedder = await asyncio.to_thread(
+            get_embedder, settings.embedder, settings.embedding_cache_dir
+        )
         embedded = is_embedded(settings.qdrant_url)
         async with AsyncExitStack() as stack:
             pool = await open_pool(settings.postgres_url, max_size=20)

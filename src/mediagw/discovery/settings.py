@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from pydantic import Field, model_validator
 
 from mediagw.common.embedding import EmbedderName
@@ -19,6 +21,9 @@ class DiscoverySettings(TokenSettings):
     qdrant_collection: str = Field(CONTENT_COLLECTION, pattern=r"^[A-Za-z0-9_-]{1,100}$")
     embedder: EmbedderName = "minilm"
     """How queries are embedded; must match the model ingestion embedded the catalogue with."""
+    embedding_cache_dir: Path | None = None
+    """Where MiniLM's vectors are cached by model and text (``embeddings.sqlite``): a restarted
+    stack reads the catalogue's vectors back instead of embedding it again. Unset: no cache."""
     sona_url: str | None = Field(None, pattern=r"^(https?://.+)?$")
     """SONA for personalised re-ranking; unset → the in-process SONA when mounted together,
     else search is unpersonalised."""

@@ -43,7 +43,9 @@ def create_app(settings: IngestionSettings | None = None) -> FastAPI:
             stack.push_async_callback(redis.aclose)
             app.state.authenticator = Authenticator(codec, redis)
 
-            embedder = await asyncio.to_thread(get_embedder, settings.embedder)
+            embedder = await asyncio.to_thread(
+                get_embedder, settings.embedder, settings.embedding_cache_dir
+            )
             qdrant = open_qdrant(settings.qdrant_url)
             if not is_embedded(settings.qdrant_url):  # the embedded engine is shared
                 stack.callback(qdrant.close)

@@ -22,6 +22,9 @@ class IngestionSettings(TokenSettings):
     qdrant_collection: str = Field(CONTENT_COLLECTION, pattern=r"^[A-Za-z0-9_-]{1,255}$")
     """The vector collection written (the default is the one discovery reads)."""
     embedder: Literal["minilm", "hashing"] = "minilm"
+    embedding_cache_dir: Path | None = None
+    """Where MiniLM's vectors are cached by model and text (``embeddings.sqlite``): a restarted
+    stack reads the catalogue's vectors back instead of embedding it again. Unset: no cache."""
     feeds_dir: Path | None = None
     """The only directory file feeds may be read from; ``../platforms.json`` beside it (when
     present) lists the platforms and their deep-link templates."""

@@ -17,7 +17,9 @@ from mediagw.sync.crdt import HLC, Op
 
 VERSION = 1
 NODE_PATTERN = r"^[A-Za-z0-9_.:@-]{1,128}$"
-KEY_PATTERN = r"^[^\x00-\x1f\x7f]{1,256}$"
+KEY_PATTERN = r"^[^\x00-\x1f\x7f-\x9f\u2028\u2029]{1,256}$"
+"""No control character (C0, DEL, C1, the line and paragraph separators): what the database's
+``crdt_state_key_format`` check (``[[:cntrl:]]``) refuses, refused first as a 422."""
 SET_NAMES = frozenset({"watchlist"})
 NO_NUL = r"^[^\u0000]*$"
 

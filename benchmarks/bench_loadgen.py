@@ -1,0 +1,133 @@
+"""Load generator capacity, measured against the cheapest endpoint there is, as ratios.
+
+One run, same machine, same minute:
+1. ``wrk`` (Debian) against a trivial FastAPI endpoint (``benchmarks/loadgen/trivial_app.py``,
+   one uvicorn worker): the *server's* ceiling, the reference of every ratio;
+2. Locust (one process, closed loop, FastHttpUser) on the same endpoint, plain;
+3. the same with what a load run adds per request: HDR recording of both latencies and the
+   per-second InfluxDB writer (a throwaway ``influxd``).
+
+For each Locust run: requests/s, its own CPU, and requests/s per core of generator CPU (the
+generator's capacity; on two shared cores it is the generator, not the server, that runs out
+first). The overhead of recording is the drop in per-core capacity (target < 3 %).
+
+Run: ``make bench-loadgen`` (``--seconds``, ``--users``). Figures are printed, never asserted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import psutil
+
+from harness.backends import SPECS, resolve
+from harness.backends.process import free_port
+
+HERE = Path(__file__).resolve().parent / "loadgen"
+BIN = Path(sys.executable).parent
+
+
+def start_app() -> tuple[subprocess.Popen[bytes], str]:
+    port = free_port()
+    process = subprocess.Popen(
+        [str(BIN / "uvicorn"), "trivial_app:app", "--port", str(port), "--log-level", "warning",
+         "--no-access-log"],
+        cwd=HERE,
+    )  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{url}/ping", timeout=1).status_code == 200:
+                return process, url
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    process.kill()
+    raise SystemExit("the trivial app did not start")
+
+
+def wrk(url: str, seconds: int) -> float | None:
+    binary = shutil.which("wrk")
+    if binary is None:
+        print("  wrk: not installed (Debian package 'wrk'); skipping the server ceiling")
+        return None
+    out = subprocess.run(
+        [binary, "-t2", "-c32", f"-d{seconds}s", f"{url}/ping"],
+        capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    match = re.search(r"Requests/sec:\s+([\d.]+)", out)
+    return float(match.group(1)) if match else None
+
+
+def locust(url: str, seconds: int, users: int, record: bool, influx: str) -> tuple[float, float]:
+    """(requests/s, generator CPU in cores) of one closed-loop Locust run."""
+    env = {**os.environ, "MG_LOADGEN_RECORD": "1" if record else "0", "MG_INFLUX_URL": influx}
+    argv = [
+        str(BIN / "locust"), "-f", str(HERE / "locustfile.py"), "--headless", "--host", url,
+        "-u", str(users), "-r", str(users), "-t", f"{seconds}s", "--only-summary",
+        "--loglevel", "WARNING", "--csv", str(HERE / ".last"),
+    ]  # fmt: skip
+    process = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    sampler = psutil.Process(process.pid)
+    sampler.cpu_percent(None)
+    samples = []
+    while process.poll() is None:
+        time.sleep(1.0)
+        try:
+            samples.append(sampler.cpu_percent(None))
+        except psutil.NoSuchProcess:
+            break
+    stats = (HERE / ".last_stats.csv").read_text().splitlines()
+    header = stats[0].split(",")
+    total = dict(zip(header, stats[-1].split(","), strict=False))
+    for leftover in HERE.glob(".last_*.csv"):
+        leftover.unlink()
+    busy = sorted(samples)[len(samples) // 4 :] or [0.0]  # past the start-up second
+    return float(total["Requests/s"]), sum(busy) / len(busy) / 100
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=int, default=10)
+    parser.add_argument("--users", type=int, default=32)
+    args = parser.parse_args()
+    influx = resolve(SPECS["influxdb"])
+    app, url = start_app()
+    try:
+        print(f"machine: {os.cpu_count()} cores; trivial endpoint {url}/ping (1 uvicorn worker)")
+        ceiling = wrk(url, args.seconds)
+        if ceiling:
+            print(f"  wrk -t2 -c32                       {ceiling:9.0f} req/s   (the reference)")
+        rows = []
+        for label, record in (("locust, plain", False), ("locust + HDR + InfluxDB", True)):
+            rate, cores = locust(url, args.seconds, args.users, record, influx.url)
+            per_core = rate / cores if cores else float("nan")
+            ratio = f"{rate / ceiling:5.2f} of wrk" if ceiling else ""
+            rows.append((label, rate, cores, per_core))
+            print(
+                f"  {label:<34} {rate:9.0f} req/s   generator CPU {cores:4.2f} cores  "
+                f"{per_core:7.0f} req/s per core  {ratio}"
+            )
+        overhead = 1 - rows[1][3] / rows[0][3]
+        print(f"recording overhead: {100 * overhead:+.1f} % of per-core capacity (target < 3 %)")
+        saturated = rows[0][2] > 0.9
+        if saturated:
+            print(
+                "note: the plain Locust run used ≥ 0.9 core: the generator, not the server, is"
+                " the limit of its req/s; per-core capacity is the figure to compare"
+            )
+    finally:
+        app.terminate()
+        influx.stop()
+
+
+if __name__ == "__main__":
+    main()
