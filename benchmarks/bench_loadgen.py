@@ -20,6 +20,7 @@ import argparse
 import os
 import re
 import shutil
+import statistics
 import subprocess
 import sys
 import time
@@ -98,6 +99,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--users", type=int, default=32)
+    parser.add_argument("--rounds", type=int, default=3, help="runs of each variant (median)")
     args = parser.parse_args()
     influx = resolve(SPECS["influxdb"])
     app, url = start_app()
@@ -106,18 +108,27 @@ def main() -> None:
         ceiling = wrk(url, args.seconds)
         if ceiling:
             print(f"  wrk -t2 -c32                       {ceiling:9.0f} req/s   (the reference)")
+        runs: dict[bool, list[tuple[float, float]]] = {False: [], True: []}
+        for round_ in range(args.rounds):  # interleaved, so drift hits both variants alike
+            for record in (False, True) if round_ % 2 == 0 else (True, False):
+                runs[record].append(locust(url, args.seconds, args.users, record, influx.url))
         rows = []
         for label, record in (("locust, plain", False), ("locust + HDR + InfluxDB", True)):
-            rate, cores = locust(url, args.seconds, args.users, record, influx.url)
-            per_core = rate / cores if cores else float("nan")
+            per_core = statistics.median(r / c for r, c in runs[record] if c)
+            rate = statistics.median(r for r, _ in runs[record])
+            cores = statistics.median(c for _, c in runs[record])
             ratio = f"{rate / ceiling:5.2f} of wrk" if ceiling else ""
             rows.append((label, rate, cores, per_core))
+            spread = [round(r / c) for r, c in runs[record] if c]
             print(
-                f"  {label:<34} {rate:9.0f} req/s   generator CPU {cores:4.2f} cores  "
-                f"{per_core:7.0f} req/s per core  {ratio}"
+                f"  {label:<26} {rate:7.0f} req/s  CPU {cores:4.2f} cores  "
+                f"{per_core:6.0f} req/s per core (runs {spread})  {ratio}"
             )
         overhead = 1 - rows[1][3] / rows[0][3]
-        print(f"recording overhead: {100 * overhead:+.1f} % of per-core capacity (target < 3 %)")
+        print(
+            f"recording overhead: {100 * overhead:+.1f} % of per-core capacity, medians of "
+            f"{args.rounds} interleaved runs (target < 3 %; compare with the runs' own spread)"
+        )
         saturated = rows[0][2] > 0.9
         if saturated:
             print(

@@ -244,3 +244,29 @@ def test_two_worker_processes_merge_their_histograms(
     # The misspelled endpoint cannot be judged: an error, never a pass.
     assert code == 2, output[-3000:]
     assert any("serach" in reason for reason in report["reasons"])
+
+
+def test_influxdb_2_is_written_through_influxdb_client() -> None:
+    """The 2.x path (``influx2://host:port/org/bucket`` + ``INFLUX_TOKEN``): points written
+    with ``influxdb-client`` are read back with Flux. Needs a 2.x server: ``MG_INFLUX2_URL``."""
+    import os  # noqa: PLC0415 — only this test reads it
+
+    url = os.environ.get("MG_INFLUX2_URL")
+    if not url or not os.environ.get("INFLUX_TOKEN"):
+        pytest.skip("needs an InfluxDB 2.x server: set MG_INFLUX2_URL and INFLUX_TOKEN")
+    from influxdb_client.client.influxdb_client import InfluxDBClient  # noqa: PLC0415
+
+    from harness.backends.influxdb import server_url  # noqa: PLC0415
+    from harness.load.influx import InfluxWriter, V2Sink  # noqa: PLC0415
+
+    run = new_run_id("influx2", None)
+    writer = InfluxWriter(V2Sink(url))
+    writer.point("requests", {"run_id": run, "endpoint": "GET /x"}, {"count": 3}, 1_700_000_000)
+    stats = writer.close()
+    assert (stats.written, stats.dropped) == (1, 0)
+    org, bucket = url.split("/")[-2:]
+    with InfluxDBClient(url=server_url(url), token=os.environ["INFLUX_TOKEN"], org=org) as client:
+        tables = client.query_api().query(
+            f'from(bucket: "{bucket}") |> range(start: 0) |> filter(fn: (r) => r.run_id == "{run}")'
+        )
+    assert [record.get_value() for table in tables for record in table.records] == [3]
