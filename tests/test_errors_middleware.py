@@ -13,8 +13,9 @@ import pytest
 from fastapi import APIRouter, FastAPI
 from pydantic import BaseModel, Field
 
-from mediagw.common.app import Check, create_service_app
+from mediagw.common.app import create_service_app
 from mediagw.common.errors import ApiError, ErrorBody, field_path
+from mediagw.common.health import Check
 from mediagw.common.middleware import SECURITY_HEADERS
 from mediagw.common.settings import ServiceSettings
 

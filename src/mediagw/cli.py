@@ -128,5 +128,25 @@ def events_export(out: Path) -> None:
         click.echo(str(path))
 
 
+@main.group()
+def metrics() -> None:
+    """The services' Prometheus metrics."""
+
+
+@metrics.command("catalogue")
+@click.option("--write", is_flag=True, help="Write alerting/metrics.md instead of printing it.")
+def metrics_catalogue(write: bool) -> None:
+    """Every metric the services declare: name, type, labels, module, buckets, help."""
+    from mediagw.common import catalogue  # noqa: PLC0415 — imports every service's metrics
+
+    text = catalogue.render(catalogue.collect())
+    if write:
+        catalogue.CATALOGUE_FILE.parent.mkdir(parents=True, exist_ok=True)
+        catalogue.CATALOGUE_FILE.write_text(text, encoding="utf-8")
+        click.echo(str(catalogue.CATALOGUE_FILE))
+    else:
+        click.echo(text, nl=False)
+
+
 if __name__ == "__main__":
     main()

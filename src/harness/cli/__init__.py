@@ -12,7 +12,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -69,12 +69,18 @@ def _backends(names: tuple[str, ...], timeout: float) -> Iterator[list[Backend]]
             backend.stop()
 
 
-def _run_until_interrupted() -> None:
-    """Block until Ctrl-C or SIGTERM; the caller's context managers then stop what it started."""
+def _run_until_interrupted(tick: Callable[[], None] | None = None) -> None:
+    """Block until Ctrl-C or SIGTERM (calling ``tick`` every second, if given); the caller's
+    context managers then stop what it started."""
     click.echo("\nrunning; Ctrl-C to stop")
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     try:
-        signal.pause()
+        while True:
+            if tick is None:
+                signal.pause()
+            else:
+                tick()
+                time.sleep(1)
     except KeyboardInterrupt:
         click.echo("stopping")
 
@@ -497,4 +503,6 @@ def stack_up(workers: int, port: int | None, seed: bool, embedder: str, timeout:
 
 
 # Command groups with a module of their own (registered on import).
+from harness.cli import gate as _gate  # noqa: E402, F401 — registers `mgh gate`, `mgh baseline`
 from harness.cli import load as _load  # noqa: E402, F401 — registers `mgh load`, `mgh run`
+from harness.cli import obs as _obs  # noqa: E402, F401 — registers `mgh obs`

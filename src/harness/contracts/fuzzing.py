@@ -6,12 +6,14 @@ the gateway, each service on its own address, or any other deployment.
 
 from __future__ import annotations
 
+import time
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import httpx
+import jwt
 import schemathesis
 from schemathesis import Case, GenerationMode
 from schemathesis.checks import CHECKS as REGISTERED_CHECKS
@@ -105,6 +107,21 @@ def load_schema(
     return schema
 
 
+TOKEN_MARGIN_SECONDS = 60.0
+TOKEN_RENEW_SECONDS = 60.0
+
+
+def _seconds_left(token: str) -> float:
+    """Seconds until a JWT's ``exp`` (read, not verified: the suite only schedules a new
+    login); infinite for a token without one, zero for one that is not a JWT."""
+    try:
+        claims = jwt.decode(token, options={"verify_signature": False})
+    except jwt.PyJWTError:
+        return 0.0
+    exp = claims.get("exp")
+    return float(exp) - time.time() if isinstance(exp, int | float) else float("inf")
+
+
 def operation_key(case: Case[Any]) -> tuple[str, str]:
     return case.operation.method.upper(), case.operation.path
 
@@ -125,17 +142,32 @@ class SuiteAuth:
     admin: Account
     mailbox: Mailbox | None = None
     registered: list[str] = field(default_factory=list)
+    _issued_at: dict[str, float] = field(default_factory=dict, repr=False)
 
     def fresh_token(self) -> str:
         return login(self.client, Account(self.user.email, self.user.password)).access_token
 
+    def _unexpired(self, account: Account) -> str:
+        """The account's access token, signed in again when it is about to expire or was
+        issued more than :data:`TOKEN_RENEW_SECONDS` ago: a session of suites outlives a
+        token's lifetime, and other suites may have ended the account's sessions (a 401 for a
+        dead token would read as the server refusing every call of the documents fuzzed last)."""
+        issued = self._issued_at.get(account.email, float("-inf"))
+        stale = time.monotonic() - issued > TOKEN_RENEW_SECONDS
+        if stale or _seconds_left(account.access_token) < TOKEN_MARGIN_SECONDS:
+            login(self.client, account)
+            self._issued_at[account.email] = time.monotonic()
+        return account.access_token
+
     def token_for(self, case: Case[Any], current: str | None = None) -> str:
         key = operation_key(case)
         if key in ADMIN_OPERATIONS:
-            return self.admin.access_token
+            return self._unexpired(self.admin)
         if key in CREDENTIAL_CHANGING:
             return self.fresh_token()
-        return current or self.user.access_token
+        if current and _seconds_left(current) >= TOKEN_MARGIN_SECONDS:
+            return current
+        return self._unexpired(self.user)
 
     def headers(self, case: Case[Any], current: str | None = None) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.token_for(case, current)}"}

@@ -22,6 +22,9 @@ SLO_FILE = Path(__file__).resolve().parents[3] / "load" / "slo.yaml"
 _LATENCY = re.compile(r"^p(50|90|95|99)_ms$")
 _ENDPOINT_KEYS = {"p50_ms", "p90_ms", "p95_ms", "p99_ms", "error_rate"}
 _OVERALL_KEYS = {"error_rate", "dropped_rate"}
+_SECTIONS = {"latency", "endpoints", "overall", "objectives", "gate"}
+"""Top-level keys; ``objectives`` (burn-rate alerts) is parsed by ``harness.obs.slo_rules``,
+``gate`` (the regression gate's floors) by ``harness.gate.judge``."""
 
 
 class SloError(ValueError):
@@ -72,6 +75,9 @@ def _limit(value: Any, where: str) -> float:
 def parse(data: Mapping[str, Any], source: str = "slo.yaml") -> SloSpec:
     if not isinstance(data, Mapping):
         raise SloError(f"{source}: the SLO file is a mapping")
+    if unknown := sorted(set(data) - _SECTIONS):
+        known = ", ".join(sorted(_SECTIONS))
+        raise SloError(f"{source}: unknown section(s) {', '.join(unknown)} (known: {known})")
     latency = str(data.get("latency", "corrected"))
     if latency not in ("corrected", "actual"):
         raise SloError(f"{source}: latency must be 'corrected' or 'actual', got {latency!r}")

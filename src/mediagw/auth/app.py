@@ -16,7 +16,8 @@ from mediagw.auth.routes import accounts, api_keys, mfa, oauth, sessions
 from mediagw.auth.routes.oauth import HAND_READ_BODIES
 from mediagw.auth.sessions import SessionStore
 from mediagw.auth.settings import AuthSettings
-from mediagw.common.app import Check, create_service_app
+from mediagw.common.app import create_service_app
+from mediagw.common.health import Check
 from mediagw.common.ratelimit import RateLimiter
 from mediagw.common.settings import load_settings
 from mediagw.common.storage import open_pool, open_redis, storage_checks
@@ -34,7 +35,7 @@ def create_app(settings: AuthSettings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        pool = await open_pool(settings.postgres_url, max_size=20)
+        pool = await open_pool(settings.postgres_url, service=SERVICE, max_size=20)
         redis = open_redis(settings.redis_url)
         authenticator = Authenticator(codec, redis)
         app.state.authenticator = authenticator

@@ -7,7 +7,6 @@ from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Request
-from prometheus_client import Counter, Histogram
 from redis.asyncio import Redis
 
 from mediagw.auth.email import EmailSender
@@ -17,21 +16,6 @@ from mediagw.auth.settings import AuthSettings
 from mediagw.common.ratelimit import Limit, RateLimiter
 from mediagw.common.storage import Pool
 from mediagw.common.tokens import Authenticator, TokenCodec
-
-LOGINS = Counter("auth_logins_total", "Login attempts by result", ["result"])
-REFRESHES = Counter("auth_token_refreshes_total", "Refresh-token grants by result", ["result"])
-REUSE_DETECTED = Counter(
-    "auth_refresh_token_reuse_detected_total",
-    "Rotated refresh tokens presented again (each revokes a whole token family)",
-)
-FAMILIES_REVOKED = Counter("auth_token_families_revoked_total", "Families revoked", ["reason"])
-TOKENS_ISSUED = Counter("auth_tokens_issued_total", "Access tokens issued by grant", ["grant"])
-HASH_SECONDS = Histogram(
-    "auth_password_hash_seconds",
-    "Time to hash or verify a password (argon2id)",
-    ["operation"],
-    buckets=(0.005, 0.01, 0.02, 0.03, 0.05, 0.075, 0.1, 0.25, 0.5, 1.0),
-)
 
 
 @dataclass

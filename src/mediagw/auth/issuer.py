@@ -12,14 +12,9 @@ import time
 from dataclasses import dataclass
 
 from mediagw.auth import store
-from mediagw.auth.context import (
-    FAMILIES_REVOKED,
-    REFRESHES,
-    REUSE_DETECTED,
-    TOKENS_ISSUED,
-    AuthContext,
-)
+from mediagw.auth.context import AuthContext
 from mediagw.auth.crypto import new_token, token_hash
+from mediagw.auth.metrics import FAMILIES_REVOKED, REFRESHES, REUSE_DETECTED, TOKENS_ISSUED
 from mediagw.auth.oauth_errors import OAuthError
 from mediagw.auth.sessions import Session
 from mediagw.auth.settings import ADMIN_SCOPE, DEFAULT_SCOPES

@@ -6,22 +6,19 @@ checks; everything a client or an operator relies on across services is set up h
 
 from __future__ import annotations
 
-import asyncio
-import time
-from collections.abc import Awaitable, Callable, Sequence
-from contextlib import AbstractAsyncContextManager
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
 from fastapi import APIRouter, FastAPI
-from fastapi.responses import JSONResponse
-from pydantic import BaseModel
 from starlette.middleware.cors import CORSMiddleware
 
 from mediagw import __version__
 from mediagw.api_versions import API_VERSIONS
 from mediagw.common import faults
 from mediagw.common.errors import install_error_handlers
-from mediagw.common.metrics import MetricsMiddleware, metrics_endpoint
+from mediagw.common.health import Check, health_router, probing
+from mediagw.common.metrics import MetricsMiddleware, metrics_endpoint, prime_route_series
 from mediagw.common.middleware import (
     BodySizeLimitMiddleware,
     SecurityHeadersMiddleware,
@@ -30,75 +27,21 @@ from mediagw.common.middleware import (
 from mediagw.common.requestid import RequestIdMiddleware
 from mediagw.common.settings import ServiceSettings
 
-Check = Callable[[], Awaitable[None]]
-"""A readiness probe of one dependency: returns when it answers, raises otherwise."""
 
-CHECK_TIMEOUT_SECONDS = 2.0
+def _priming(
+    lifespan: Callable[[FastAPI], AbstractAsyncContextManager[None]], service: str
+) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
+    """``lifespan``, creating the latency series of every documented operation at start-up
+    (once the document is final). Not the gateway's: it labels proxied calls by prefix."""
 
+    @asynccontextmanager
+    async def primed(app: FastAPI) -> AsyncIterator[None]:
+        async with lifespan(app):
+            if service != "gateway":
+                prime_route_series(service, app.openapi())
+            yield
 
-class Liveness(BaseModel):
-    status: str
-    service: str
-    version: str
-
-
-class DependencyState(BaseModel):
-    status: str
-    latency_ms: float
-    required: bool
-    error: str | None = None
-
-
-class Readiness(BaseModel):
-    status: str
-    service: str
-    dependencies: dict[str, DependencyState]
-
-
-async def _run_check(check: Check) -> tuple[str | None, float]:
-    started = time.perf_counter()
-    try:
-        await asyncio.wait_for(check(), CHECK_TIMEOUT_SECONDS)
-    except Exception as exc:  # noqa: BLE001 — any failure of a dependency is reported, not raised
-        return f"{type(exc).__name__}: {exc}".splitlines()[0][:300], time.perf_counter() - started
-    return None, time.perf_counter() - started
-
-
-def health_router(service: str, checks: Callable[[], dict[str, tuple[Check, bool]]]) -> APIRouter:
-    """``/health/live`` (the process answers) and ``/health/ready`` (dependencies answer).
-
-    ``checks`` returns ``{name: (probe, required)}``; ready is 503 when a required one fails.
-    """
-    router = APIRouter(tags=["health"])
-
-    @router.get("/health/live", response_model=Liveness)
-    async def live() -> Liveness:
-        return Liveness(status="ok", service=service, version=__version__)
-
-    @router.get(
-        "/health/ready",
-        response_model=Readiness,
-        responses={503: {"model": Readiness, "description": "A required dependency is down"}},
-    )
-    async def ready() -> JSONResponse:
-        probes = checks()
-        results = await asyncio.gather(*(_run_check(probe) for probe, _ in probes.values()))
-        dependencies = {
-            name: DependencyState(
-                status="ok" if error is None else "down",
-                latency_ms=round(seconds * 1000, 2),
-                required=required,
-                error=error,
-            )
-            for (name, (_, required)), (error, seconds) in zip(probes.items(), results, strict=True)
-        }
-        down_required = any(d.status != "ok" and d.required for d in dependencies.values())
-        degraded = any(d.status != "ok" for d in dependencies.values())
-        status = "down" if down_required else ("degraded" if degraded else "ok")
-        body = Readiness(status=status, service=service, dependencies=dependencies)
-        return JSONResponse(body.model_dump(), status_code=503 if down_required else 200)
-
-    return router
+    return primed
 
 
 def create_service_app(
@@ -114,12 +57,21 @@ def create_service_app(
 ) -> FastAPI:
     """Build a service app. ``inner_middleware`` runs inside the shared stack, just before the
     routes (the gateway's dispatcher goes there, so proxied calls get the same treatment)."""
+
+    def service_checks() -> dict[str, tuple[Check, bool]]:
+        return checks(app)
+
     app = FastAPI(
         title=f"Media Gateway — {service}",
         # A service's contract version; an app outside the table (a test's) has the package's.
         version=API_VERSIONS.get(service, __version__),
         description=description,
-        lifespan=lifespan,
+        lifespan=probing(
+            _priming(lifespan, service),
+            service,
+            service_checks,
+            settings.readiness_probe_interval_s,
+        ),
         **fastapi_options,
     )
     app.state.settings = settings
@@ -127,7 +79,7 @@ def create_service_app(
     install_error_handlers(app)
     for router in routers:
         app.include_router(router)
-    app.include_router(health_router(service, lambda: checks(app)))
+    app.include_router(health_router(service, service_checks))
     app.add_route("/metrics", metrics_endpoint, include_in_schema=False)
 
     # Added innermost first: the request id must wrap everything so every answer carries it.

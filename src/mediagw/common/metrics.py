@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Mapping
+from typing import Any
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -24,8 +26,11 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 LATENCY_BUCKETS = (
-    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 10.0,
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.25, 0.5, 0.75, 1.0, 2.5,
+    5.0, 10.0,
 )  # fmt: skip
+"""Every latency threshold of ``load/slo.yaml`` is a bound here, so latency SLIs are exact
+bucket counts, never interpolated."""
 
 HTTP_REQUESTS = Counter(
     "http_requests_total", "HTTP requests answered", ["service", "route", "method", "status"]
@@ -42,6 +47,30 @@ HTTP_IN_FLIGHT = Gauge(
     ["service"],
     multiprocess_mode="livesum",
 )
+DEPENDENCY_UP = Gauge(
+    "dependency_up",
+    "1 when the service's readiness probe of the dependency answered at its last run",
+    ["service", "dependency", "required"],
+    multiprocess_mode="livemin",
+)
+DB_POOL_MAX = Gauge(
+    "db_pool_max_connections",
+    "PostgreSQL connections the service's pool may open",
+    ["service"],
+    multiprocess_mode="livesum",
+)
+DB_POOL_IN_USE = Gauge(
+    "db_pool_in_use_connections",
+    "PostgreSQL connections lent out by the service's pool",
+    ["service"],
+    multiprocess_mode="livesum",
+)
+DB_POOL_WAITING = Gauge(
+    "db_pool_waiting_requests",
+    "Requests queued for a PostgreSQL connection of the service's pool",
+    ["service"],
+    multiprocess_mode="livesum",
+)
 UNMATCHED_ROUTE = "<unmatched>"
 
 
@@ -51,6 +80,23 @@ def route_template(scope: Scope) -> str:
     route = scope.get("route")
     path = getattr(route, "path_format", None) or getattr(route, "path", None)
     return str(path) if path else UNMATCHED_ROUTE
+
+
+HTTP_METHODS = frozenset({"get", "put", "post", "delete", "patch", "options"})
+
+
+def prime_route_series(service: str, document: Mapping[str, Any]) -> None:
+    """Create the latency series of every operation in the service's OpenAPI document, at zero.
+
+    A labelled histogram has no series until its first observation, so an SLI over a quiet
+    route would read "absent" — indistinguishable from a metric that vanished — and dashboards
+    would show no data instead of no traffic. The document's path templates are exactly the
+    route labels the middleware records, and a bounded set.
+    """
+    for path, operations in document.get("paths", {}).items():
+        for method in operations:
+            if method in HTTP_METHODS:
+                HTTP_DURATION.labels(service, path, method.upper())
 
 
 class MetricsMiddleware:

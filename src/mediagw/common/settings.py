@@ -89,6 +89,9 @@ class ServiceSettings(BaseSettings):
     max_body_bytes: int = Field(1_048_576, ge=1024, le=64 * 1_048_576)
     trust_forwarded_for: bool = False
     """Take the client address from X-Forwarded-For (only behind a proxy you trust)."""
+    readiness_probe_interval_s: float = Field(5.0, ge=0, le=3600)
+    """Seconds between background readiness probes, published as ``dependency_up`` for
+    alerting; 0 turns the background probe off (``/health/ready`` still probes on demand)."""
     inject_latency_ms: float = Field(0.0, ge=0, le=60_000)
     """Experiments only: delay added to requests whose path matches ``inject_routes``."""
     inject_error_rate: float = Field(0.0, ge=0, le=1)

@@ -14,7 +14,11 @@ Pool = AsyncConnectionPool[AsyncConnection[DictRow]]
 ``async with conn.transaction()`` marks each transaction explicitly."""
 
 
-async def open_pool(url: str, *, min_size: int = 1, max_size: int = 10) -> Pool:
+_POOLS: dict[str, list[Pool]] = {}
+"""Open pools by service, for the saturation gauges (``mediagw.common.health``)."""
+
+
+async def open_pool(url: str, *, service: str, min_size: int = 1, max_size: int = 10) -> Pool:
     pool = AsyncConnectionPool(
         url,
         min_size=min_size,
@@ -25,7 +29,13 @@ async def open_pool(url: str, *, min_size: int = 1, max_size: int = 10) -> Pool:
         timeout=10,
     )
     await pool.open(wait=True, timeout=15)
+    _POOLS[service] = [p for p in _POOLS.get(service, []) if not p.closed] + [pool]
     return pool
+
+
+def pools_of(service: str) -> list[Pool]:
+    """The service's open pools (normally one)."""
+    return [p for p in _POOLS.get(service, []) if not p.closed]
 
 
 def open_redis(url: str) -> Redis:
@@ -62,5 +72,6 @@ __all__ = [
     "open_redis",
     "ping_postgres",
     "ping_redis",
+    "pools_of",
     "storage_checks",
 ]

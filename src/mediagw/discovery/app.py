@@ -10,8 +10,9 @@ from typing import Any
 
 from fastapi import FastAPI
 
-from mediagw.common.app import Check, create_service_app
+from mediagw.common.app import create_service_app
 from mediagw.common.embedding import get_embedder
+from mediagw.common.health import Check
 from mediagw.common.settings import load_settings
 from mediagw.common.storage import open_pool, open_redis, storage_checks
 from mediagw.common.tokens import Authenticator, TokenCodec
@@ -46,7 +47,7 @@ def create_app(settings: DiscoverySettings | None = None) -> FastAPI:
         )
         embedded = is_embedded(settings.qdrant_url)
         async with AsyncExitStack() as stack:
-            pool = await open_pool(settings.postgres_url, max_size=20)
+            pool = await open_pool(settings.postgres_url, service=SERVICE, max_size=20)
             stack.push_async_callback(pool.close)
             redis = open_redis(settings.redis_url)
             stack.push_async_callback(redis.aclose)

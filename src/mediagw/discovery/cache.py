@@ -22,24 +22,15 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-from prometheus_client import Counter
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
+
+from mediagw.discovery.metrics import CACHE_INVALIDATIONS, CACHE_RESULTS, EVENTS_CONSUMED
 
 log = logging.getLogger("mediagw.discovery.cache")
 
 CACHE_PREFIX = "search:cache:"
 VERSION_KEY = "search:cache:version"
-
-CACHE_RESULTS = Counter("search_cache_total", "Search cache lookups by result", ["result"])
-CACHE_INVALIDATIONS = Counter(
-    "search_cache_invalidations_total",
-    "Bumps of the search cache version, by what triggered them",
-    ["source"],
-)
-EVENTS_CONSUMED = Counter(
-    "discovery_cache_events_total", "Content events read by the cache invalidation consumer"
-)
 
 
 @dataclass(frozen=True)

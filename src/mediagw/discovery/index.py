@@ -44,30 +44,15 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from prometheus_client import Counter
 from qdrant_client import QdrantClient, models
 
 from mediagw.common.storage import Pool
 from mediagw.common.vectors import ensure_collection
+from mediagw.discovery.metrics import INDEX_DELETES, INDEX_SYNC_ERRORS, INDEX_UPSERTS, VECTOR_PATHS
 from mediagw.discovery.query import Filters
 
 log = logging.getLogger("mediagw.discovery.index")
 
-VECTOR_PATHS = Counter(
-    "search_vector_path_total",
-    "How vector searches were answered: unfiltered, embedded over-fetch + Python filter, "
-    "or Qdrant's filtered query",
-    ["path"],
-)
-INDEX_UPSERTS = Counter(
-    "discovery_index_upserts_total", "Points written to the embedded index from PostgreSQL"
-)
-INDEX_DELETES = Counter(
-    "discovery_index_deletes_total", "Points removed from the embedded index (title deleted)"
-)
-INDEX_SYNC_ERRORS = Counter(
-    "discovery_index_sync_errors_total", "Failed refreshes of the embedded index"
-)
 
 AMONG_LIMIT = 500
 """At most this many PostgreSQL-filtered ids are handed to Qdrant as a ``has_id`` condition."""

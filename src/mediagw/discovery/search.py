@@ -44,16 +44,15 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from prometheus_client import Counter, Histogram
-
 from mediagw.common.embedding import Embedder
 from mediagw.common.storage import Pool
 from mediagw.common.taxonomy import GENRES
 from mediagw.common.tokens import Principal
 from mediagw.discovery import store
-from mediagw.discovery.cache import CACHE_RESULTS, CachedPage, SearchCache
+from mediagw.discovery.cache import CachedPage, SearchCache
 from mediagw.discovery.fusion import reciprocal_rank_fusion
 from mediagw.discovery.index import AMONG_LIMIT, VectorIndex
+from mediagw.discovery.metrics import CACHE_RESULTS, STAGE_SECONDS, VECTOR_FAILURES
 from mediagw.discovery.query import (
     ExplicitFilters,
     FieldNames,
@@ -70,16 +69,6 @@ from mediagw.discovery.sona import SonaClient
 log = logging.getLogger("mediagw.discovery.search")
 
 STAGES = ("parse", "embed", "vector", "fulltext", "fusion", "rerank", "hydrate")
-STAGE_SECONDS = Histogram(
-    "search_stage_duration_seconds",
-    "Time spent in each stage of a search",
-    ["stage"],
-    buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
-)
-VECTOR_FAILURES = Counter(
-    "search_vector_failures_total",
-    "Searches answered from full-text alone because the vector index failed",
-)
 VOCABULARY_TTL_SECONDS = 60.0
 VOCABULARY_MISS_REFRESH_SECONDS = 5.0
 EMBEDDING_CACHE_SIZE = 2048

@@ -14,19 +14,14 @@ import logging
 from dataclasses import dataclass
 
 import httpx
-from prometheus_client import Counter
 from pydantic import BaseModel, ValidationError
 
 from mediagw.common.peers import peer_client
+from mediagw.discovery.metrics import RERANK_FALLBACKS
 
 log = logging.getLogger("mediagw.discovery.sona")
 
 RERANK_PATH = "/api/v1/internal/rerank"
-RERANK_FALLBACKS = Counter(
-    "search_rerank_fallback_total",
-    "Signed-in searches served in the unpersonalised order because SONA's re-rank failed",
-    ["reason"],
-)
 
 
 class _RerankItem(BaseModel):

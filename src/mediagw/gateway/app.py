@@ -11,7 +11,8 @@ import httpx
 from fastapi import FastAPI
 
 from mediagw.common import peers
-from mediagw.common.app import Check, create_service_app
+from mediagw.common.app import create_service_app
+from mediagw.common.health import Check
 from mediagw.common.settings import load_settings
 from mediagw.common.storage import open_redis, ping_redis
 from mediagw.common.tokens import Authenticator, TokenCodec

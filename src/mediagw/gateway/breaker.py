@@ -9,12 +9,7 @@ from __future__ import annotations
 import time
 from enum import StrEnum
 
-from prometheus_client import Gauge
-
-BREAKER_STATE = Gauge(
-    "gateway_circuit_breaker_open", "1 while the breaker of an upstream is open", ["upstream"],
-    multiprocess_mode="max",
-)  # fmt: skip
+from mediagw.gateway.metrics import BREAKER_STATE
 
 
 class State(StrEnum):
@@ -31,6 +26,7 @@ class CircuitBreaker:
         self.failures = 0
         self.opened_at: float | None = None
         self._trial_started: float | None = None
+        BREAKER_STATE.labels(name).set(0)  # a series from the start: "closed" reads 0, not absent
 
     @property
     def state(self) -> State:

@@ -12,8 +12,9 @@ import psycopg
 from confluent_kafka import KafkaException
 from fastapi import FastAPI
 
-from mediagw.common.app import Check, create_service_app
+from mediagw.common.app import create_service_app
 from mediagw.common.embedding import get_embedder
+from mediagw.common.health import Check
 from mediagw.common.settings import load_settings
 from mediagw.common.storage import open_pool, open_redis, storage_checks
 from mediagw.common.tokens import Authenticator, TokenCodec
@@ -37,7 +38,7 @@ def create_app(settings: IngestionSettings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with AsyncExitStack() as stack:
-            pool = await open_pool(settings.postgres_url, max_size=10)
+            pool = await open_pool(settings.postgres_url, service=SERVICE, max_size=10)
             stack.push_async_callback(pool.close)
             redis = open_redis(settings.redis_url)
             stack.push_async_callback(redis.aclose)

@@ -21,9 +21,13 @@ from typing import Any
 from confluent_kafka import KafkaError, KafkaException, Producer
 from confluent_kafka.admin import AdminClient
 from confluent_kafka.cimpl import NewTopic
-from prometheus_client import Counter, Gauge, Histogram
 
 from mediagw.common.events import AVAILABILITY_CHANGED, CONTENT_INGESTED, CONTENT_UPDATED
+from mediagw.ingestion.metrics import (
+    DELIVERY_LATENCY,
+    EVENTS_DELIVERED,
+    EVENTS_SENT,
+)
 
 log = logging.getLogger("mediagw.ingestion.kafka")
 librdkafka_log = logging.getLogger("mediagw.ingestion.librdkafka")
@@ -31,33 +35,6 @@ librdkafka_log = logging.getLogger("mediagw.ingestion.librdkafka")
 EVENT_TYPES = (CONTENT_INGESTED, CONTENT_UPDATED, AVAILABILITY_CHANGED)
 """The topics ingestion publishes (``user.interaction`` belongs to SONA)."""
 
-EVENTS_SENT = Counter("kafka_events_sent_total", "Events handed to the Kafka producer", ["topic"])
-EVENTS_DELIVERED = Counter(
-    "kafka_events_delivered_total", "Events acknowledged by every in-sync replica", ["topic"]
-)
-EVENTS_FAILED = Counter(
-    "kafka_events_failed_total",
-    "Events that failed with a non-retriable error (kept in the outbox, never retried)",
-    ["topic", "reason"],
-)
-PRODUCE_RETRIES = Counter(
-    "kafka_produce_retries_total",
-    "Deliveries that failed with a retriable error and were rescheduled with backoff",
-    ["topic"],
-)
-OUTBOX_PENDING = Gauge(
-    "kafka_outbox_pending", "Outbox events not yet delivered to Kafka", multiprocess_mode="livemax"
-)
-OUTBOX_DEAD = Gauge(
-    "kafka_outbox_dead_letters",
-    "Outbox events that failed permanently and wait for an operator",
-    multiprocess_mode="livemax",
-)
-DELIVERY_LATENCY = Histogram(
-    "kafka_delivery_latency_seconds",
-    "From handing an event to the producer to the brokers' acknowledgement",
-    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0),
-)
 
 PERMANENT_ERRORS = frozenset(
     {

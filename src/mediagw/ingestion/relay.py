@@ -36,11 +36,8 @@ from pydantic import ValidationError
 
 from mediagw.common.events import Event
 from mediagw.common.storage import Pool
+from mediagw.ingestion.metrics import EVENTS_FAILED, OUTBOX_DEAD, OUTBOX_PENDING, PRODUCE_RETRIES
 from mediagw.ingestion.producer import (
-    EVENTS_FAILED,
-    OUTBOX_DEAD,
-    OUTBOX_PENDING,
-    PRODUCE_RETRIES,
     Delivery,
     EventProducer,
     Outgoing,

@@ -17,12 +17,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import psycopg
-from prometheus_client import Counter, Histogram
 
 from mediagw.common.embedding import Embedder
 from mediagw.common.storage import Pool
 from mediagw.ingestion.adapters import FeedError, PlatformAdapter
 from mediagw.ingestion.indexer import Indexer
+from mediagw.ingestion.metrics import ITEMS, RUN_SECONDS, RUNS, UNKNOWN_GENRES
 from mediagw.ingestion.normalise import InvalidItem, NormalisedItem, normalise_item
 from mediagw.ingestion.producer import Topics
 from mediagw.ingestion.relay import OutboxRelay
@@ -31,23 +31,6 @@ from mediagw.ingestion.store import Platform, StoreContext, Vectors, store_item
 
 log = logging.getLogger("mediagw.ingestion.runs")
 
-ITEMS = Counter(
-    "ingestion_items_total",
-    "Feed items by outcome (new, merged, updated, unchanged, failed)",
-    ["platform", "result"],
-)
-UNKNOWN_GENRES = Counter(
-    "ingestion_unknown_genres_total",
-    "Feed genres that map to no canonical genre (dropped)",
-    ["platform"],
-)
-RUNS = Counter("ingestion_runs_total", "Finished ingestion runs by status", ["platform", "status"])
-RUN_SECONDS = Histogram(
-    "ingestion_run_duration_seconds",
-    "Duration of ingestion runs",
-    ["platform"],
-    buckets=(0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800, 3600),
-)
 MAX_FAILURES_KEPT = 5
 ITEM_DATA_ERRORS = (psycopg.errors.IntegrityError, psycopg.errors.DataError)
 """Database refusals caused by one item's data: the item fails, the run goes on."""

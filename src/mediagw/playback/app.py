@@ -8,7 +8,8 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from mediagw.common.app import Check, create_service_app
+from mediagw.common.app import create_service_app
+from mediagw.common.health import Check
 from mediagw.common.settings import load_settings
 from mediagw.common.storage import open_pool, open_redis, storage_checks
 from mediagw.common.tokens import Authenticator, TokenCodec
@@ -29,7 +30,7 @@ def create_app(settings: PlaybackSettings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        pool = await open_pool(settings.postgres_url, max_size=20)
+        pool = await open_pool(settings.postgres_url, service=SERVICE, max_size=20)
         redis = open_redis(settings.redis_url)
         publisher = SyncPublisher(settings.sync_url, settings.sync_timeout_seconds)
         app.state.authenticator = Authenticator(codec, redis)

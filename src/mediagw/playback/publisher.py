@@ -12,18 +12,11 @@ from datetime import datetime
 from typing import Any
 
 import httpx
-from prometheus_client import Counter
 
 from mediagw.common.peers import peer_client
+from mediagw.playback.metrics import PUBLISH_FAILURES, PUBLISHED
 
 SYNC_OPS_PATH = "/api/v1/internal/sync/ops"
-PUBLISHED = Counter("playback_sync_publishes_total", "Progress ops accepted by sync")
-PUBLISH_FAILURES = Counter(
-    "playback_sync_publish_failures_total",
-    "Progress ops not published to sync (reason: unavailable = neither configured nor mounted, "
-    "status = sync answered an error, error = transport failure)",
-    ["reason"],
-)
 log = logging.getLogger("mediagw.playback.sync")
 
 

@@ -9,7 +9,6 @@ from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
-from prometheus_client import Counter, Gauge
 from pydantic import BeforeValidator
 
 from mediagw.common.errors import ERROR_RESPONSES, ApiError, ErrorBody
@@ -19,6 +18,7 @@ from mediagw.common.security import OptionalPrincipal, require_scopes
 from mediagw.common.tokens import Principal
 from mediagw.playback import store
 from mediagw.playback.catalog import ContentCatalog, ContentInfo
+from mediagw.playback.metrics import HEARTBEATS, PROGRESS_WRITES, SESSIONS_ACTIVE, SESSIONS_STARTED
 from mediagw.playback.rules import (
     CompletionRule,
     DeepLink,
@@ -42,15 +42,6 @@ from mediagw.playback.schemas import (
 )
 from mediagw.playback.sessions import Session
 from mediagw.playback.state import PlaybackState
-
-SESSIONS_ACTIVE = Gauge(
-    "playback_sessions_active",
-    "Live playback sessions (heartbeat within the session TTL), across all instances",
-    multiprocess_mode="max",
-)
-HEARTBEATS = Counter("playback_heartbeats_total", "Heartbeats accepted", ["state"])
-PROGRESS_WRITES = Counter("playback_progress_writes_total", "Progress rows written", ["trigger"])
-SESSIONS_STARTED = Counter("playback_sessions_started_total", "Playback sessions started")
 
 router = APIRouter(prefix="/api/v1", tags=["playback"], responses=ERROR_RESPONSES)
 

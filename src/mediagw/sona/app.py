@@ -10,7 +10,8 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from mediagw.common.app import Check, create_service_app
+from mediagw.common.app import create_service_app
+from mediagw.common.health import Check
 from mediagw.common.settings import load_settings
 from mediagw.common.storage import open_pool, open_redis, storage_checks
 from mediagw.common.tokens import Authenticator, TokenCodec
@@ -32,7 +33,7 @@ def create_app(settings: SonaSettings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if settings.blas_threads:
             limit_blas_threads(settings.blas_threads)
-        pool = await open_pool(settings.postgres_url, max_size=20)
+        pool = await open_pool(settings.postgres_url, service=SERVICE, max_size=20)
         redis = open_redis(settings.redis_url)
         app.state.authenticator = Authenticator(codec, redis)
         loader = CatalogueLoader(settings)

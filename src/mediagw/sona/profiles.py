@@ -23,7 +23,6 @@ from datetime import datetime
 from typing import Any
 
 import numpy as np
-from prometheus_client import Counter
 from psycopg import errors as pg_errors
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
@@ -33,14 +32,12 @@ from mediagw.common.storage import Pool
 from mediagw.sona import store
 from mediagw.sona.catalogue import Catalogue, Vector
 from mediagw.sona.engine import ItemState, Preferences, Profile
+from mediagw.sona.metrics import PROFILE_LOOKUPS
 from mediagw.sona.settings import SonaSettings
 
 log = logging.getLogger("mediagw.sona.profiles")
 PROFILE_KEY = "sona:profile:{}"
 MODEL_VERSION = "sona-ema-v1"
-PROFILE_LOOKUPS = Counter(
-    "sona_profile_lookups_total", "Where profiles were found: local, redis or database", ["source"]
-)
 FOUND_LOCAL, FOUND_IN_REDIS, FOUND_IN_DATABASE = (
     PROFILE_LOOKUPS.labels(source) for source in ("local", "redis", "database")
 )

@@ -9,7 +9,6 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
-from prometheus_client import Counter, Histogram
 
 from mediagw.common.errors import ERROR_RESPONSES, ApiError, ErrorBody
 from mediagw.common.links import link, links
@@ -18,6 +17,7 @@ from mediagw.common.tokens import Principal
 from mediagw.sona import engine, store
 from mediagw.sona.catalogue import Catalogue
 from mediagw.sona.engine import CONTINUE_RANGE, Preferences, Profile, Recommendation
+from mediagw.sona.metrics import INTERACTIONS, RECOMMENDATIONS_SECONDS, RERANK_SECONDS, RERANKS
 from mediagw.sona.schemas import (
     Context,
     InteractionAccepted,
@@ -31,22 +31,6 @@ from mediagw.sona.schemas import (
 )
 from mediagw.sona.state import SonaState
 
-FINE_BUCKETS = (
-    0.0005, 0.001, 0.0015, 0.002, 0.0025, 0.003, 0.004, 0.005, 0.0075, 0.01, 0.02, 0.05,
-)  # fmt: skip
-RERANK_SECONDS = Histogram(
-    "sona_rerank_duration_seconds",
-    "Server-side time of a re-rank: profile lookup and scoring (after auth and parsing)",
-    buckets=FINE_BUCKETS,
-)
-RECOMMENDATIONS_SECONDS = Histogram(
-    "sona_recommendations_duration_seconds",
-    "Server-side time to build a recommendation list: profile lookup and scoring (after auth "
-    "and parsing)",
-    buckets=(*FINE_BUCKETS, 0.1, 0.25),
-)
-INTERACTIONS = Counter("sona_interactions_total", "Interactions received", ["kind", "result"])
-RERANKS = Counter("sona_reranks_total", "Re-rank calls", ["personalised"])
 ADMIN_SCOPE = "admin"
 
 router = APIRouter(prefix="/api/v1", tags=["sona"], responses=ERROR_RESPONSES)

@@ -18,12 +18,12 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from prometheus_client import Gauge
 from redis.asyncio import Redis
 
 from mediagw.common.storage import Pool
 from mediagw.sona import engine, store
 from mediagw.sona.catalogue import Catalogue
+from mediagw.sona.metrics import CATALOGUE_TITLES, NEIGHBOUR_PAIRS
 from mediagw.sona.profiles import ProfileStore
 from mediagw.sona.settings import SonaSettings
 
@@ -33,12 +33,6 @@ REFRESH_OVERLAP = timedelta(seconds=60)
 but committed later than our last read is still seen."""
 FULL_RELOAD_SECONDS = 900.0
 SIMILARITY_MODEL = "cooc-v1@"
-CATALOGUE_TITLES = Gauge(
-    "sona_catalogue_titles", "Titles in SONA's in-memory item matrix", multiprocess_mode="max"
-)
-NEIGHBOUR_PAIRS = Gauge(
-    "sona_item_neighbour_pairs", "Item-item neighbour pairs in memory", multiprocess_mode="max"
-)
 
 
 class CatalogueLoader:

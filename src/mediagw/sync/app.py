@@ -8,7 +8,8 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from redis.asyncio import BlockingConnectionPool, Redis
 
-from mediagw.common.app import Check, create_service_app
+from mediagw.common.app import create_service_app
+from mediagw.common.health import Check
 from mediagw.common.settings import load_settings
 from mediagw.common.storage import open_pool, storage_checks
 from mediagw.common.tokens import Authenticator, TokenCodec
@@ -26,7 +27,7 @@ def create_app(settings: SyncSettings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        pool = await open_pool(settings.postgres_url, max_size=20)
+        pool = await open_pool(settings.postgres_url, service=SERVICE, max_size=20)
         # Every WebSocket authenticates (and re-checks revocation) through Redis: a blocking
         # pool makes a burst of connections wait for a connection instead of failing.
         redis = Redis.from_pool(

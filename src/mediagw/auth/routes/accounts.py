@@ -9,10 +9,11 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Request, Response
 
 from mediagw.auth import store, totp
-from mediagw.auth.context import HASH_SECONDS, LOGINS, AuthContext, Ctx, client_ip
+from mediagw.auth.context import AuthContext, Ctx, client_ip
 from mediagw.auth.crypto import SecretBox, new_token, token_hash
 from mediagw.auth.email import Email
 from mediagw.auth.issuer import Device, revoke_family, scopes_for_roles, start_session
+from mediagw.auth.metrics import HASH_SECONDS, LOGINS
 from mediagw.auth.schemas import (
     Accepted,
     ForgotPasswordRequest,

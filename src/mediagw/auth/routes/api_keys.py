@@ -13,8 +13,9 @@ from fastapi import APIRouter, Depends, Header, Path, Response
 from psycopg.rows import DictRow
 
 from mediagw.auth import store
-from mediagw.auth.context import TOKENS_ISSUED, Ctx
+from mediagw.auth.context import Ctx
 from mediagw.auth.crypto import same, token_hash
+from mediagw.auth.metrics import TOKENS_ISSUED
 from mediagw.auth.schemas import ApiKeyCreate, ApiKeyCreated, ApiKeyList, ApiKeyOut, ExchangedToken
 from mediagw.common.errors import ERROR_RESPONSES, ApiError, ErrorBody
 from mediagw.common.links import link, links
