@@ -95,6 +95,7 @@ def test_smoke_preset_runs_and_lands_in_influxdb(
     assert code in (0, 1, 2), output[-3000:]
     profile = profiles.load(name).scaled(preset="smoke")
     assert report["profile"]["preset"] == "smoke"
+    assert report["machine"]["reference_ms"] > 0  # the machine's speed, for the gate
     assert set(report["endpoints"]) >= JOURNEY_ENDPOINTS, report["endpoints"].keys()
     for summary in report["endpoints"].values():
         assert summary["p99"] <= summary["max"]

@@ -451,7 +451,7 @@ def _aa_runs(root: Path, medians: list[float], failures: list[int]) -> list[Run]
 
 def test_noise_calibration_numbers_on_a_constructed_case(tmp_path: Path) -> None:
     runs = _aa_runs(tmp_path, [20.0, 21.0, 22.0], [0, 10, 20])
-    found = noise.calibrate(runs, now=None)
+    found = noise.calibrate(runs, safety_factor=1.5, now=None)
     effects = found.min_effects["GET /api/v1/search"]
     p50s = []
     for run in runs:  # HdrHistogram's own percentile is the oracle
@@ -465,7 +465,7 @@ def test_noise_calibration_numbers_on_a_constructed_case(tmp_path: Path) -> None
     assert found.key == (FINGERPRINT, "baseline", "ci")
     path = noise.write(found, tmp_path / "noise.json")
     body = json.loads(path.read_text(encoding="utf-8"))
-    assert (body["version"], body["safety_factor"]) == (1, 1.5)
+    assert (body["version"], body["safety_factor"]) == (2, 1.5)
     assert "max pairwise" in body["method"]
     assert body["endpoints"]["GET /api/v1/search"]["p50"]["observed"] == pytest.approx(
         [p / 1000 for p in p50s]
@@ -495,6 +495,7 @@ def test_the_judge_uses_the_larger_of_noise_and_floor(tmp_path: Path) -> None:
         "ci",
         ("aa-1", "aa-2", "aa-3"),
         {"GET /api/v1/search": {"p50": 0.4, "p95": 0.4, "p99": 0.4, "p95_actual": 0.4}},
+        safety_factor=1.5,
     )
     quiet = replace(noisy, min_effects={"GET /api/v1/search": {"p50": 0.01}})
     loud = judge(base, cand, noise=noisy)
@@ -514,12 +515,12 @@ def test_the_judge_uses_the_larger_of_noise_and_floor(tmp_path: Path) -> None:
 
 def test_noise_must_fit_and_must_not_include_the_candidate(tmp_path: Path) -> None:
     base, cand = pair(tmp_path)
-    elsewhere = noise.Noise("fedcba987654", "baseline", "ci", ("a", "b", "c"), {})
+    elsewhere = noise.Noise("fedcba987654", "baseline", "ci", ("a", "b", "c"), {}, 1.5)
     assert (
         "noise.json was calibrated for fedcba987654/baseline-ci"
         in judge(base, cand, noise=elsewhere).reason
     )
-    circular = noise.Noise(FINGERPRINT, "baseline", "ci", ("a", "b", cand.run_id), {})
+    circular = noise.Noise(FINGERPRINT, "baseline", "ci", ("a", "b", cand.run_id), {}, 1.5)
     result = judge(base, cand, noise=circular)
     assert result.verdict is Verdict.CANNOT_JUDGE
     assert "is one of the noise calibration runs" in result.reason

@@ -28,10 +28,12 @@ from harness.gate.judge import SLO_FILE, GateConfigError, fired_alerts, judge, s
 from harness.gate.model import Change, GateResult, MetricComparison, Run, Verdict
 from harness.gate.noise import Noise, NoiseError
 from harness.gate.runs import OVERALL, RUNS_DIR, RunError, load_run
+from harness.gate.shift import shift_metric
 
 ROOT = Path(__file__).resolve().parents[3]
 OUT_DIR = ROOT / "reports" / "out"
 RULES_DIR = ROOT / "alerting" / "rules"
+SHIFT_P50 = shift_metric("p50")
 COLUMNS = (
     ("p50", "p50"),
     ("p95", "p95"),
@@ -40,7 +42,12 @@ COLUMNS = (
     ("error_rate", "errors"),
     ("throughput_rps", "rps"),
 )
-MARKS = {Change.REGRESSION: "▲", Change.IMPROVEMENT: "▼", Change.UNCHANGED: " "}
+MARKS = {
+    Change.REGRESSION: "▲",
+    Change.IMPROVEMENT: "▼",
+    Change.SHIFTED: "≈",
+    Change.UNCHANGED: " ",
+}
 COLOURS = {Verdict.PASS: "green", Verdict.REGRESSION: "red", Verdict.CANNOT_JUDGE: "yellow"}
 HISTORY_METRIC = "p95"
 """The metric whose change points go into the reports' history charts."""
@@ -114,7 +121,15 @@ def table(result: GateResult) -> list[str]:
     dropped = by_key.get((OVERALL, "dropped_rate"))
     if dropped is not None:
         lines.append(f"{'dropped iterations (run)':<{width}} {'':>13} {_cell(dropped):>9}")
-    notable = [r for r in result.comparisons if r.change in (Change.REGRESSION, Change.IMPROVEMENT)]
+    shifted = by_key.get((OVERALL, SHIFT_P50))
+    if shifted is not None:
+        lines.append(f"{'run-wide p50 shift':<{width}} {'':>13} {_cell(shifted):>9}")
+        lines.append("(each endpoint's p50 is shown and judged relative to the run-wide shift)")
+    notable = [
+        r
+        for r in result.comparisons
+        if r.change in (Change.REGRESSION, Change.IMPROVEMENT, Change.SHIFTED)
+    ]
     if notable:
         lines.append("")
     for row in notable:
@@ -283,17 +298,17 @@ def _runs(references: Sequence[str], runs_dir: Path) -> list[Run]:
 @click.argument("run_refs", metavar="RUN [RUN ...]", nargs=-1, required=True)
 @click.option(
     "--safety-factor",
-    type=float,
-    default=noise_module.SAFETY_FACTOR,
-    show_default=True,
-    help="Multiplies the largest A/A change.",
+    type=click.FloatRange(min=0, min_open=True),
+    default=None,
+    help="Multiplies the largest A/A change [default: computed for the number of runs, "
+    "7.4 for 3 runs, 2.7 for 5, 1.5 for 10: see harness.gate.noise].",
 )
 @_baselines
 @_runs_dir
 @_slo
 def baseline_calibrate(
     run_refs: tuple[str, ...],
-    safety_factor: float,
+    safety_factor: float | None,
     baselines_dir: Path,
     runs_dir: Path,
     slo_file: Path,
@@ -320,10 +335,12 @@ def baseline_calibrate(
             unit = "pp" if metric == "error_rate" else "%"
             cells.append("—" if value is None else f"{100 * value:.1f}{unit}")
         click.echo(f"{endpoint:<{width}} " + " ".join(f"{c:>9}" for c in cells))
-    if OVERALL in noise.min_effects:
-        dropped = noise.min_effects[OVERALL]["dropped_rate"]
-        click.echo(f"dropped iterations: {100 * dropped:.2f}pp")
-    click.echo(f"\nnoise of {len(runs)} A/A runs (x{safety_factor:g}) written to {path}")
+    overall = noise.min_effects.get(OVERALL, {})
+    if "dropped_rate" in overall:
+        click.echo(f"dropped iterations: {100 * overall['dropped_rate']:.2f}pp")
+    if SHIFT_P50 in overall:
+        click.echo(f"run-wide p50 shift: {100 * overall[SHIFT_P50]:.1f}%")
+    click.echo(f"\nnoise of {len(runs)} A/A runs (x{noise.safety_factor:g}) written to {path}")
 
 
 @baseline.command("update")

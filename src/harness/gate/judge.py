@@ -7,9 +7,12 @@ Order of judgement:
    candidate itself), an SLO threshold the load engine could not judge: each is a refusal and
    the verdict is CANNOT_JUDGE (exit 2) with the first reason on one line.
 2. **Per endpoint** on both sides: p50, p95, p99 (CO-corrected) and p95 as sent, error rate,
-   throughput; run-wide dropped iterations. An endpoint with fewer than ``min_samples``
-   requests on either side is NOT_JUDGED; when none can be judged the runs are refused.
-   Endpoints present on one side only are notes.
+   throughput; run-wide dropped iterations. The p50 is judged relative to the run-wide p50
+   shift (``harness.gate.shift``: the median of the endpoints' p50 ratios), which is judged as a
+   row of its own. An endpoint with fewer than ``min_samples`` requests on either side is
+   NOT_JUDGED, and so is a percentile with fewer than ``runs.MIN_TAIL`` requests beyond it;
+   when no endpoint can be judged the runs are refused. Endpoints present on one side only are
+   notes.
 3. **Absolute checks on the candidate**: every SLO threshold of its results.json, and the P0/P1
    alerts that fired during it (``fired_alerts``, from a real Prometheus).
 
@@ -25,13 +28,14 @@ from __future__ import annotations
 
 import zlib
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import yaml
 
+from harness.gate import shift as run_shift
 from harness.gate import stats
 from harness.gate.model import (
     Change,
@@ -43,7 +47,18 @@ from harness.gate.model import (
     Verdict,
 )
 from harness.gate.noise import Noise
-from harness.gate.runs import KINDS, OVERALL, PERCENTILES, bins, comparability, key, unusable
+from harness.gate.runs import (
+    KINDS,
+    MIN_TAIL,
+    OVERALL,
+    PERCENTILES,
+    bins,
+    comparability,
+    figures,
+    key,
+    tail_count,
+    unusable,
+)
 
 SLO_FILE = Path(__file__).resolve().parents[3] / "load" / "slo.yaml"
 FLOORS: Mapping[str, float] = {
@@ -77,7 +92,7 @@ class Settings:
 
 def _kind(metric: str) -> str:
     """Which floor a metric takes."""
-    if metric in PERCENTILES:
+    if metric in PERCENTILES or run_shift.is_shift(metric):
         return "latency"
     return "throughput" if metric == "throughput_rps" else metric
 
@@ -253,7 +268,11 @@ def _value(summary: Mapping[str, Any], metric: str) -> float:
     return float(value) if isinstance(value, int | float) else 0.0
 
 
-def _latency(context: _Context, endpoint: str) -> list[MetricComparison]:
+def _latency(
+    context: _Context, endpoint: str, factors: Mapping[str, float]
+) -> list[MetricComparison]:
+    """The endpoint's percentiles, each judged relative to its run-wide shift (``factors``,
+    percentile → shift; ``harness.gate.shift``)."""
     settings = context.settings
     rows = []
     for kind in KINDS:
@@ -261,8 +280,17 @@ def _latency(context: _Context, endpoint: str) -> list[MetricComparison]:
         base = bins(context.baseline, endpoint, kind)
         cand = bins(context.candidate, endpoint, kind)
         rng = _rng(settings, endpoint, kind)
-        tested = stats.mann_whitney(base, cand, limit=settings.sample_limit, rng=rng)
+        tests: dict[float, tuple[float, float, tuple[int, int]]] = {}
         for metric, percentile in metrics:
+            beyond = min(tail_count(base.total, metric), tail_count(cand.total, metric))
+            if beyond < MIN_TAIL:
+                rows.append(_tail_not_judged(context, endpoint, metric, base, cand, beyond))
+                continue
+            factor = factors.get(metric, 1.0)
+            if factor not in tests:
+                tests[factor] = stats.mann_whitney(
+                    base, cand, limit=settings.sample_limit, rng=rng, shift=factor
+                )
             found = stats.latency(
                 base,
                 cand,
@@ -270,7 +298,8 @@ def _latency(context: _Context, endpoint: str) -> list[MetricComparison]:
                 alpha=settings.alpha,
                 rng=rng,
                 resamples=settings.resamples,
-                mann_whitney_p=tested,
+                mann_whitney_p=tests[factor],
+                shift=factor,
             )
             minimum = context.min_effect(endpoint, metric)
             change = stats.classify_ratio(
@@ -283,8 +312,14 @@ def _latency(context: _Context, endpoint: str) -> list[MetricComparison]:
                 min_effect=minimum,
             )
             p_value = found.p_less if found.ratio < 1 else found.p_greater
+            relative = (
+                f" relative to the run-wide shift {_percent(factor)} "
+                f"(raw {_percent(found.ratio * factor)})"
+                if factor != 1.0
+                else ""
+            )
             evidence = (
-                f"{_percent(found.ratio)} ({100 * found.confidence:.0f} % CI "
+                f"{_percent(found.ratio)}{relative} ({100 * found.confidence:.0f} % CI "
                 f"{_percent(found.ci_low)} … {_percent(found.ci_high)}), Mann-Whitney "
                 f"p={_p(p_value)} on {found.sampled[0]}/{found.sampled[1]} samples, "
                 f"min effect {100 * minimum:.1f} %"
@@ -302,9 +337,97 @@ def _latency(context: _Context, endpoint: str) -> list[MetricComparison]:
                     found.ci_high,
                     minimum,
                     evidence,
+                    factor,
                 )
             )
     return rows
+
+
+def _tail_not_judged(
+    context: _Context,
+    endpoint: str,
+    metric: str,
+    base: stats.Bins,
+    cand: stats.Bins,
+    beyond: int,
+) -> MetricComparison:
+    percentile, _ = PERCENTILES[metric]
+    b, c = base.percentile(percentile) / 1000, cand.percentile(percentile) / 1000
+    return MetricComparison(
+        endpoint,
+        metric,
+        b,
+        c,
+        c / b if b else 1.0,
+        Change.NOT_JUDGED,
+        None,
+        None,
+        None,
+        context.min_effect(endpoint, metric),
+        f"not judged: {beyond} requests beyond the {metric} (< {MIN_TAIL}); "
+        "a tail needs more requests than this run has",
+    )
+
+
+TAILS = tuple(metric for metric in PERCENTILES if metric not in run_shift.NORMALIZED)
+
+
+def _tails_moved_alike(
+    rows: Sequence[MetricComparison], shift_rows: Sequence[MetricComparison]
+) -> list[MetricComparison]:
+    """While the run-wide p95 shift is beyond its noise, no endpoint's tail is judged: they
+    moved together, and one of them moving with the rest says nothing about that endpoint."""
+    moved = next(
+        (r for r in shift_rows if r.metric == run_shift.shift_metric("p95")),
+        None,
+    )
+    if moved is None or moved.change is not Change.SHIFTED:
+        return list(rows)
+    why = f"not judged: every endpoint's p95 moved alike (run-wide {_percent(moved.ratio)}); "
+    return [
+        replace(row, change=Change.NOT_JUDGED, evidence=why + row.evidence)
+        if row.metric in TAILS and row.change in (Change.REGRESSION, Change.IMPROVEMENT)
+        else row
+        for row in rows
+    ]
+
+
+def _shift_rows(
+    context: _Context, rows: Sequence[MetricComparison], factors: Mapping[str, float]
+) -> list[MetricComparison]:
+    """Each percentile's run-wide shift judged against its own calibrated noise
+    (``harness.gate.shift``). The evidence is the endpoints' own raw intervals: a shift is a
+    regression only when it is beyond the minimum effect *and* most judged endpoints are
+    significantly slower on that percentile (the raw ratio's interval above 1), an improvement
+    in the mirror case."""
+    out = []
+    for metric, factor in factors.items():
+        own = [row for row in rows if row.metric == metric and row.ci_low is not None]
+        slower = sum(1 for row in own if (row.ci_low or 0.0) * row.shift > 1)
+        faster = sum(1 for row in own if (row.ci_high or 0.0) * row.shift < 1)
+        name = run_shift.shift_metric(metric)
+        minimum = context.min_effect(OVERALL, name)
+        majority = len(own) // 2 + 1
+        beyond = (factor > 1 + minimum and slower >= majority) or (
+            factor < 1 / (1 + minimum) and faster >= majority
+        )
+        change = Change.SHIFTED if beyond else Change.UNCHANGED
+        evidence = (
+            f"{_percent(factor)}: median of {len(own)} endpoints' {metric} ratios; "
+            f"{slower} significantly slower, {faster} faster (raw interval beside 1); "
+            f"min effect {100 * minimum:.1f} %"
+            + (
+                f" — each endpoint's {metric} is judged relative to it"
+                if metric in run_shift.NORMALIZED
+                else ""
+            )
+        )
+        out.append(
+            MetricComparison(
+                OVERALL, name, 1.0, factor, factor, change, None, None, None, minimum, evidence
+            )
+        )
+    return out
 
 
 def _share(
@@ -403,6 +526,19 @@ def _throughput(context: _Context, endpoint: str, counts: tuple[int, int]) -> Me
     )
 
 
+def _with_tail(
+    endpoints: Sequence[str],
+    metric: str,
+    *per_run: Mapping[str, Mapping[str, float]],
+) -> list[str]:
+    """The endpoints whose ``metric`` has ``MIN_TAIL`` requests beyond it in every run."""
+    return [
+        name
+        for name in endpoints
+        if all(tail_count(int(figs[name]["count"]), metric) >= MIN_TAIL for figs in per_run)
+    ]
+
+
 def compare(
     baseline: Run, candidate: Run, *, noise: Noise | None = None, settings: Settings | None = None
 ) -> tuple[list[MetricComparison], list[str]]:
@@ -419,19 +555,44 @@ def compare(
         for name in sorted(names)
     ]
     rows: list[MetricComparison] = []
-    for endpoint in sorted(set(ours) & set(theirs)):
+    shared = sorted(set(ours) & set(theirs))
+    judged = [
+        name
+        for name in shared
+        if min(int(ours[name]["count"]), int(theirs[name]["count"])) >= context.settings.min_samples
+    ]
+    shifts_known = len(judged) >= run_shift.MIN_ENDPOINTS
+    base_figures, cand_figures = figures(baseline), figures(candidate)
+    shifts = {
+        metric: run_shift.shift(base_figures, cand_figures, tails, metric)
+        for metric in run_shift.SHIFTED
+        if shifts_known
+        and len(tails := _with_tail(judged, metric, base_figures, cand_figures))
+        >= run_shift.MIN_ENDPOINTS
+    }
+    for endpoint in shared:
         counts = (int(ours[endpoint]["count"]), int(theirs[endpoint]["count"]))
-        if min(counts) < context.settings.min_samples:
+        if endpoint not in judged:
             rows += _not_judged(context, endpoint, counts)
             continue
         failures = (int(ours[endpoint]["failures"]), int(theirs[endpoint]["failures"]))
-        rows += _latency(context, endpoint)
+        rows += _latency(
+            context, endpoint, {m: f for m, f in shifts.items() if m in run_shift.NORMALIZED}
+        )
         rows.append(_share(context, endpoint, "error_rate", failures, counts, "failed"))
         rows.append(_throughput(context, endpoint, counts))
     (started_b, due_b), (started_c, due_c) = context.due(baseline), context.due(candidate)
     if min(due_b, due_c) >= context.settings.min_samples:
         dropped = (due_b - started_b, due_c - started_c)
         rows.append(_share(context, OVERALL, "dropped_rate", dropped, (due_b, due_c), "dropped"))
+    if shifts_known:
+        shift_rows = _shift_rows(context, rows, shifts)
+        rows = _tails_moved_alike(rows, shift_rows) + shift_rows
+    else:
+        notes.append(
+            f"no run-wide shift: {len(judged)} judged endpoint(s), fewer than "
+            f"{run_shift.MIN_ENDPOINTS}; each endpoint is judged on its raw ratio"
+        )
     return rows, notes
 
 
@@ -535,9 +696,21 @@ def judge(
             notes,
         )
     regressed = any(row.change is Change.REGRESSION for row in comparisons)
+    shifted = [row for row in comparisons if row.change is Change.SHIFTED]
     if regressed or alerts or any(row.outcome == "fail" for row in slo):
         reason = _regression_reason(comparisons, slo, alerts)
         verdict = Verdict.REGRESSION
+    elif shifted:
+        moved = ", ".join(
+            f"{row.metric.removeprefix(run_shift.PREFIX)} {_percent(row.ratio)} "
+            f"(noise {100 * row.min_effect:.0f} %)"
+            for row in shifted
+        )
+        reason = (
+            f"could not judge: every endpoint moved alike beyond the machine's noise ({moved}): "
+            "the machine or a change common to every route; re-run the candidate"
+        )
+        verdict = Verdict.CANNOT_JUDGE
     else:
         endpoints = {row.endpoint for row in comparisons if row.endpoint != OVERALL}
         improved = {row.endpoint for row in comparisons if row.change is Change.IMPROVEMENT}

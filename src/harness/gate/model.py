@@ -29,7 +29,11 @@ class Change(enum.Enum):
     REGRESSION = "regression"
     IMPROVEMENT = "improvement"
     NOT_JUDGED = "not-judged"
-    """Too few samples on either side."""
+    """Too few samples on either side, or a tail the whole run's tails moved with."""
+    SHIFTED = "shifted"
+    """A run-wide shift beyond the machine's calibrated noise (``harness.gate.shift``): every
+    endpoint moved alike, which the machine or a change common to every route can do; the
+    gate cannot tell which from one pair of runs."""
 
 
 @dataclass(frozen=True)
@@ -65,6 +69,9 @@ class MetricComparison:
     """The practical minimum effect used (from noise calibration, floored by load/slo.yaml)."""
     evidence: str
     """One line a reviewer reads: test, interval, effect vs minimum."""
+    shift: float = 1.0
+    """For latency rows: the run-wide shift ``ratio`` is relative to (``harness.gate.shift``):
+    ``ratio`` is the raw candidate/baseline ratio divided by it."""
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import binascii
 import json
+import statistics
 import zlib
 from collections.abc import Mapping
 from pathlib import Path
@@ -36,6 +37,26 @@ LATENCY_ACTUAL = {"p95_actual": (95.0, "actual")}
 user of an open system waits, and what load/slo.yaml judges), and p95 as sent, which tells a
 slower server from requests that queued before they were sent."""
 PERCENTILES = {**LATENCY, **LATENCY_ACTUAL}
+MIN_TAIL = 20
+"""A percentile is judged only when at least this many requests lie beyond it on both sides:
+the p99 of 385 requests is their 4th slowest, and four requests say nothing about a tail (in
+the recorded A/A runs such p99s moved by up to 80 % between runs of one build)."""
+
+
+STEADY_BLOCKS = 6
+MIN_BLOCK_SECONDS = 5
+MAX_UNSTEADINESS = 1.8
+"""The most a run's median may move between blocks of its steady stage (``unsteadiness``)."""
+MACHINE_TOLERANCE = 0.25
+"""How far two runs' machine references may differ and still be compared (see
+``machine_speed_differs``)."""
+
+
+def tail_count(count: int, metric: str) -> int:
+    """How many of ``count`` requests lie beyond ``metric``'s percentile."""
+    percentile, _ = PERCENTILES[metric]
+    return int(count * (100.0 - percentile) / 100.0)
+
 
 _DECODE_ERRORS = (
     ValueError,  # binascii.Error and UnicodeEncodeError are ValueErrors
@@ -199,17 +220,86 @@ def comparability(baseline: Run, candidate: Run) -> list[str]:
         theirs = _field(candidate.results, dotted, candidate.directory / RESULTS)
         if ours != theirs:
             found.append(f"different {label}: baseline {ours}, candidate {theirs}")
+    if speed := machine_speed_differs(baseline, candidate):
+        found.append(speed)
     return found
 
 
+def reference_ms(run: Run) -> float | None:
+    """The run's machine reference (``harness.load.runinfo.machine_reference``), if recorded."""
+    machine = run.results.get("machine")
+    value = machine.get("reference_ms") if isinstance(machine, Mapping) else None
+    return float(value) if isinstance(value, int | float) and value > 0 else None
+
+
+def machine_speed_differs(baseline: Run, candidate: Run) -> str | None:
+    """A reason when both runs carry a machine reference and they differ by more than
+    ``MACHINE_TOLERANCE``: the same fingerprint on a slower day is not like with like."""
+    ours, theirs = reference_ms(baseline), reference_ms(candidate)
+    if ours is None or theirs is None:
+        return None
+    ratio = theirs / ours
+    if max(ratio, 1 / ratio) <= 1 + MACHINE_TOLERANCE:
+        return None
+    return (
+        f"the machine ran at another speed: its reference workload took {ours:.2f} ms in the "
+        f"baseline run and {theirs:.2f} ms in the candidate (x{ratio:.2f}, tolerance "
+        f"{100 * MACHINE_TOLERANCE:.0f} %): record the baseline on this machine, in this session"
+    )
+
+
 def unusable(run: Run, role: str) -> list[str]:
-    """Why one run cannot be judged at all (its generator saturated, or it was aborted)."""
+    """Why one run cannot be judged at all (its generator saturated, it was aborted, or the
+    machine was disturbed during it)."""
     found = []
     if run.results.get("generator_saturated"):
         found.append(f"the {role} run {run.run_id} saturated its load generator")
     if run.results.get("aborted"):
         found.append(f"the {role} run {run.run_id} was aborted: {run.results['aborted']}")
+    moved = unsteadiness(run)
+    if moved is not None and moved > MAX_UNSTEADINESS:
+        found.append(
+            f"the {role} run {run.run_id} was unsteady: its median latency moved x{moved:.2f} "
+            f"between {STEADY_BLOCKS} blocks of its steady stage (limit x{MAX_UNSTEADINESS:g}): "
+            "the machine was disturbed during the run; re-run it"
+        )
     return found
+
+
+def unsteadiness(run: Run) -> float | None:
+    """How far the run's median latency moved within its steady stage: the steady seconds of
+    the timeline in ``STEADY_BLOCKS`` blocks; per block, the median over endpoints of (the
+    endpoint's median p50 as sent in the block / over the whole stage); the ratio of the
+    highest block to the lowest. None when the timeline is too short to say.
+
+    A run of one build on an undisturbed machine stays within x1.6 here (15 recorded ``ci``
+    runs: x1.08 … x1.57); one held-out run whose first 90 s had every median doubled (search
+    25 ms, then 10.7 ms) measured x2.21 — the gate would otherwise have judged that run's
+    disturbance as the build's."""
+    seconds = [row for row in run.results.get("timeline", []) if row.get("stage") == "steady"]
+    if len(seconds) < STEADY_BLOCKS * MIN_BLOCK_SECONDS:
+        return None
+    series: dict[str, list[tuple[int, float]]] = {}
+    for index, row in enumerate(seconds):
+        for endpoint, figures_ in row.get("endpoints", {}).items():
+            value = figures_.get("p50_actual") or figures_.get("p50")
+            if isinstance(value, int | float) and value > 0:
+                series.setdefault(endpoint, []).append((index, float(value)))
+    steady = [v for v in series.values() if len(v) >= len(seconds) / 2]
+    if not steady:
+        return None
+    levels = []
+    for block in range(STEADY_BLOCKS):
+        low = block * len(seconds) // STEADY_BLOCKS
+        high = (block + 1) * len(seconds) // STEADY_BLOCKS
+        ratios = []
+        for values in steady:
+            inside = [v for i, v in values if low <= i < high]
+            if len(inside) >= MIN_BLOCK_SECONDS:
+                ratios.append(statistics.median(inside) / statistics.median(v for _, v in values))
+        if ratios:
+            levels.append(statistics.median(ratios))
+    return max(levels) / min(levels) if len(levels) >= 2 else None
 
 
 def bins(run: Run, endpoint: str, kind: str) -> Bins:

@@ -161,10 +161,18 @@ def percentile_ratio(
 
 
 def mann_whitney(
-    baseline: Bins, candidate: Bins, *, limit: int = SAMPLE_LIMIT, rng: np.random.Generator
+    baseline: Bins,
+    candidate: Bins,
+    *,
+    limit: int = SAMPLE_LIMIT,
+    rng: np.random.Generator,
+    shift: float = 1.0,
 ) -> tuple[float, float, tuple[int, int]]:
-    """One-sided p-values (candidate slower, candidate faster) and the samples used."""
-    base, cand = baseline.sample(limit, rng), candidate.sample(limit, rng)
+    """One-sided p-values (candidate slower, candidate faster) and the samples used. The
+    candidate's samples are divided by ``shift`` first (the run-wide shift it is judged
+    against, ``harness.gate.shift``)."""
+    base = baseline.sample(limit, rng)
+    cand = candidate.sample(limit, rng) / shift if shift != 1.0 else candidate.sample(limit, rng)
     greater = scipy.stats.mannwhitneyu(cand, base, alternative="greater", method="asymptotic")
     less = scipy.stats.mannwhitneyu(cand, base, alternative="less", method="asymptotic")
     return float(greater.pvalue), float(less.pvalue), (len(base), len(cand))
@@ -180,17 +188,22 @@ def latency(
     resamples: int = RESAMPLES,
     limit: int = SAMPLE_LIMIT,
     mann_whitney_p: tuple[float, float, tuple[int, int]] | None = None,
+    shift: float = 1.0,
 ) -> LatencyEvidence:
     """Everything the gate weighs for one percentile. The interval's level is ``1 - 2·alpha``
     so that "its low end is above 1" is a one-sided test at ``alpha``, like the U test's.
     ``mann_whitney_p`` reuses a U test already run on the same pair of histograms (it does not
-    depend on the percentile)."""
+    depend on the percentile). The ratio, its interval and the U test are of the candidate
+    divided by ``shift`` (``harness.gate.shift``; 1.0 judges the raw ratio)."""
     confidence = 1 - 2 * alpha
-    ratio, low, high = percentile_ratio(
-        baseline, candidate, percentile, confidence=confidence, resamples=resamples, rng=rng
+    ratio, low, high = (
+        value / shift
+        for value in percentile_ratio(
+            baseline, candidate, percentile, confidence=confidence, resamples=resamples, rng=rng
+        )
     )
     greater, less, sampled = mann_whitney_p or mann_whitney(
-        baseline, candidate, limit=limit, rng=rng
+        baseline, candidate, limit=limit, rng=rng, shift=shift
     )
     return LatencyEvidence(
         baseline.percentile(percentile),

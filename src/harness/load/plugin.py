@@ -149,6 +149,8 @@ class Engine:
             self.options.stack_mode, self.options.stack_workers, max(1, int(workers))
         )
         self.code = runinfo.code()
+        self.machine: dict[str, Any] | None = None
+        """The machine's speed before the window (``runinfo.machine_reference``)."""
 
     # --- tags every point carries ------------------------------------------------------------
 
@@ -396,6 +398,7 @@ def register(environment: Environment) -> Engine:
     if engine.role in ("local", "worker"):
         hooks.request.add_listener(engine.on_request)
     if engine.role in ("local", "master"):
+        engine.machine = runinfo.machine_reference()
         try:
             engine.prepare_users()
         except PoolError as exc:

@@ -1,9 +1,10 @@
 """A run's results file (the regression gate's input) and the table printed at its end.
 
 ``reports/out/runs/<run_id>/results.json``: what ran (profile as scaled, environment
-fingerprint, code), the per-endpoint percentiles (corrected and as sent) read from the merged
-HDR histograms, the SLO judgement, dropped iterations, the generator's CPU and whether it was
-saturated, what InfluxDB lost, the run events, and a per-second timeline.
+fingerprint, the machine's speed reference, code), the per-endpoint percentiles (corrected
+and as sent) read from the merged HDR histograms, the SLO judgement, dropped iterations, the
+generator's CPU and whether it was saturated, what InfluxDB lost, the run events, and a
+per-second timeline.
 ``histograms.json`` beside it keeps each endpoint's whole-run histograms, encoded, so later
 tools recompute any percentile exactly.
 """
@@ -99,6 +100,7 @@ def build(
         "target": engine.environment.host,
         "profile": engine.profile.describe(),
         "environment": engine.env.describe(),
+        "machine": engine.machine,
         "code": engine.code,
         "tags": engine.tags,
         "iterations": recorder.iterations,

@@ -36,12 +36,14 @@ METRIC_NAMES = {
     "error_rate": "error rate",
     "dropped_rate": "dropped",
     "throughput_rps": "throughput",
+    "shift_p50": "run-wide p50 shift",
 }
 _CHANGE_ORDER = {
     Change.REGRESSION: 0,
-    Change.IMPROVEMENT: 1,
-    Change.NOT_JUDGED: 2,
-    Change.UNCHANGED: 3,
+    Change.SHIFTED: 1,
+    Change.IMPROVEMENT: 2,
+    Change.NOT_JUDGED: 3,
+    Change.UNCHANGED: 4,
 }
 _LATENCY = re.compile(r"^(p\d+(\.\d+)?|max|mean)(_actual)?(_ms)?$")
 """Latency metrics in ms: the engine's p95, p95_actual, and load/slo.yaml's p95_ms."""
@@ -74,6 +76,8 @@ def format_value(metric: str, value: float | None) -> str:
         return f"{number * 100:.2f}%"
     if metric.startswith("throughput"):
         return f"{number:.1f}/s"
+    if metric.startswith("shift_"):
+        return f"x{number:.3f}"
     if _LATENCY.match(metric):
         digits = 2 if abs(number) < 10 else 1 if abs(number) < 100 else 0
         return f"{number:.{digits}f} ms"
@@ -88,7 +92,13 @@ def format_change(comparison: MetricComparison) -> str:
             return "—"
         return f"{(cand - base) * 100:+.2f} pp"
     ratio = finite(comparison.ratio)
-    return "—" if ratio is None else f"{(ratio - 1) * 100:+.1f}%"
+    if ratio is None:
+        return "—"
+    if abs(comparison.shift - 1) >= 0.0005:  # judged relative to the run-wide shift
+        return (
+            f"{(ratio - 1) * 100:+.1f}% vs run (raw {(ratio * comparison.shift - 1) * 100:+.1f}%)"
+        )
+    return f"{(ratio - 1) * 100:+.1f}%"
 
 
 def movement(comparison: MetricComparison) -> str:
@@ -114,7 +124,7 @@ class EndpointRow:
 
     @property
     def notable(self) -> bool:
-        return self.change in (Change.REGRESSION, Change.IMPROVEMENT)
+        return self.change in (Change.REGRESSION, Change.IMPROVEMENT, Change.SHIFTED)
 
     def metric(self, name: str) -> MetricComparison | None:
         return next((c for c in self.comparisons if c.metric == name), None)
@@ -127,7 +137,7 @@ class EndpointRow:
         """``regression: p95, p99; improvement: throughput``, or ``unchanged``."""
         parts = [
             f"{change.value}: {', '.join(metric_name(c.metric) for c in self.moved(change))}"
-            for change in (Change.REGRESSION, Change.IMPROVEMENT)
+            for change in (Change.REGRESSION, Change.SHIFTED, Change.IMPROVEMENT)
             if self.moved(change)
         ]
         if parts:
@@ -137,7 +147,11 @@ class EndpointRow:
     @property
     def evidence(self) -> list[str]:
         """The evidence of each moved metric; for a quiet row, that of its p95 (or first)."""
-        moved = self.moved(Change.REGRESSION) + self.moved(Change.IMPROVEMENT)
+        moved = (
+            self.moved(Change.REGRESSION)
+            + self.moved(Change.SHIFTED)
+            + self.moved(Change.IMPROVEMENT)
+        )
         if not moved:
             quiet = self.moved(Change.NOT_JUDGED) or [self.metric("p95") or self.comparisons[0]]
             moved = quiet[:1]
@@ -169,6 +183,8 @@ def counts_line(result: GateResult, rows: Sequence[EndpointRow]) -> str:
         _plural(tally[Change.REGRESSION], "regression"),
         _plural(tally[Change.IMPROVEMENT], "improvement"),
     ]
+    if tally[Change.SHIFTED]:
+        parts.append(f"{tally[Change.SHIFTED]} run-wide shift beyond the noise")
     if tally[Change.NOT_JUDGED]:
         parts.append(f"{tally[Change.NOT_JUDGED]} not judged")
     parts.append(f"{tally[Change.UNCHANGED]} unchanged of {_plural(len(rows), 'endpoint')}")
