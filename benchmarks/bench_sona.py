@@ -33,11 +33,11 @@ import psycopg
 from harness.backends import SPECS, resolve
 from harness.isolation import RedisDatabases, TemplateDatabases
 from mediagw.common.embedding import HashingEmbedder, content_text
+from mediagw.common.taxonomy import GENRES, MOODS
 from mediagw.common.tokens import TokenCodec
 from mediagw.sona.app import create_app
 from mediagw.sona.settings import SonaSettings
 from mediagw.sona.state import SonaState
-from mediagw.sona.taxonomy import GENRES, MOODS
 
 TARGET_MS = 5.0
 KINDS = ("complete", "view", "rate", "watchlist_add", "skip")

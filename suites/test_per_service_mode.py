@@ -1,22 +1,28 @@
-"""Per-service mode: the gateway reaches auth over HTTP, behind a circuit breaker.
+"""Per-service mode: the gateway reaches auth and sync over HTTP, behind a circuit breaker.
 
-Two real processes (``mediagw serve auth`` and ``mediagw serve gateway`` with
-``MG_GATEWAY_MODE=per-service``) on a fresh migrated database and a Redis DB of their own. The
-journey runs through the gateway; then auth is killed and brought back on the same port.
+Three real processes (``mediagw serve auth``, ``mediagw serve sync`` and ``mediagw serve
+gateway`` with ``MG_GATEWAY_MODE=per-service``) on a fresh migrated database and a Redis DB of
+their own. The journey runs through the gateway, the sync socket too; then auth (or sync) is
+killed and brought back on the same port.
 """
 
 from __future__ import annotations
 
+import asyncio
+import json
 import os
 import secrets
 import sys
 import time
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
+import websockets
 
 from harness.accounts import Account, expect, login, refresh, register_verified
 from harness.backends.process import ManagedProcess, free_port
@@ -34,9 +40,16 @@ BREAKER_RESET_SECONDS = 1.0
 class PerServiceStack:
     gateway: ManagedProcess
     auth: ManagedProcess
+    sync: ManagedProcess
     gateway_url: str
     auth_url: str
+    sync_url: str
     mailbox: Mailbox
+
+    def socket_url(self, token: str) -> str:
+        return (
+            self.gateway_url.replace("http://", "ws://") + f"/api/v1/sync/ws?access_token={token}"
+        )
 
 
 def _serve(service: str, port: int) -> list[str]:
@@ -47,8 +60,9 @@ def _serve(service: str, port: int) -> list[str]:
 def per_service(
     pg_database: IsolatedDatabase, redis_db: RedisDatabase, tmp_path: Path
 ) -> Iterator[PerServiceStack]:
-    auth_port, gateway_port = free_port(), free_port()
+    auth_port, sync_port, gateway_port = free_port(), free_port(), free_port()
     auth_url, gateway_url = f"http://127.0.0.1:{auth_port}", f"http://127.0.0.1:{gateway_port}"
+    sync_url = f"http://127.0.0.1:{sync_port}"
     outbox = tmp_path / "outbox"
     common = {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
@@ -63,10 +77,12 @@ def per_service(
         "MG_PUBLIC_URL": gateway_url,
         "MG_TRUST_FORWARDED_FOR": "1",
     }
+    sync_env = {**common, "MG_POSTGRES_URL": pg_database.url}
     gateway_env = {
         **common,
         "MG_GATEWAY_MODE": "per-service",
         "MG_AUTH_URL": auth_url,
+        "MG_SYNC_URL": sync_url,
         "MG_BREAKER_FAILURE_THRESHOLD": str(BREAKER_THRESHOLD),
         "MG_BREAKER_RESET_SECONDS": str(BREAKER_RESET_SECONDS),
     }
@@ -74,6 +90,7 @@ def per_service(
     try:
         for name, port, env in (
             ("auth", auth_port, auth_env),
+            ("sync", sync_port, sync_env),
             ("gateway", gateway_port, gateway_env),
         ):
             workdir = tmp_path / name
@@ -81,10 +98,11 @@ def per_service(
             process = ManagedProcess(name, _serve(name, port), workdir=workdir, env=env)
             processes.append(process)
             process.start()
-        auth, gateway = processes
+        auth, sync, gateway = processes
         wait_ready(auth_url, 30, auth)
+        wait_ready(sync_url, 30, sync)
         wait_ready(gateway_url, 30, gateway)
-        yield PerServiceStack(gateway, auth, gateway_url, auth_url, Mailbox(outbox))
+        yield PerServiceStack(gateway, auth, sync, gateway_url, auth_url, sync_url, Mailbox(outbox))
     finally:
         for process in processes:
             process.terminate()
@@ -264,3 +282,121 @@ def test_half_open_trial_failure_opens_the_breaker_again(
     # Half-open: one trial goes through, fails, and the breaker opens again at once.
     assert_error(gateway_api.post("/api/v1/auth/login", json=body), 502, "upstream_unreachable")
     assert_error(gateway_api.post("/api/v1/auth/login", json=body), 503, "upstream_unavailable")
+
+
+# --- the sync socket through the gateway ---------------------------------------------------------
+
+
+async def _next_of(socket: Any, kind: str) -> dict[str, Any]:
+    async with asyncio.timeout(10):
+        while True:
+            message = json.loads(await socket.recv())
+            if message["type"] == kind:
+                return dict(message)
+
+
+def _op(device_id: str) -> dict[str, Any]:
+    return {
+        "v": 1,
+        "type": "op",
+        "op_id": str(uuid.uuid4()),
+        "kind": "lww_set",
+        "key": "settings/lang",
+        "value": "fr",
+        "hlc": {"p": int(time.time() * 1000), "l": 0, "n": device_id},
+    }
+
+
+def test_the_sync_socket_is_relayed_to_the_sync_service(
+    per_service: PerServiceStack, gateway_api: httpx.Client
+) -> None:
+    account = login(gateway_api, register_verified(gateway_api, per_service.mailbox))
+    url = per_service.socket_url(account.access_token)
+
+    async def scenario() -> tuple[dict[str, Any], dict[str, Any], int]:
+        async with websockets.connect(url) as phone, websockets.connect(url) as tv:
+            for socket, device in ((phone, "phone-1"), (tv, "tv-1")):
+                await socket.send(json.dumps({"v": 1, "type": "hello", "device_id": device}))
+                await _next_of(socket, "state")
+            op = _op("phone-1")
+            await phone.send(json.dumps(op))
+            ack = await _next_of(phone, "ack")
+            seen = await _next_of(tv, "op")
+        async with websockets.connect(per_service.socket_url("not-a-token")) as refused:
+            with pytest.raises(websockets.ConnectionClosed) as closed:
+                await asyncio.wait_for(refused.recv(), 10)
+        assert closed.value.rcvd is not None
+        return ack, seen | {"sent": op}, closed.value.rcvd.code
+
+    ack, seen, refused_code = asyncio.run(scenario())
+    assert ack["op_id"] == seen["sent"]["op_id"]
+    assert (seen["op"]["op_id"], seen["op"]["value"]) == (seen["sent"]["op_id"], "fr")
+    assert seen["seq"] == ack["seq"]
+    assert refused_code == 4401, "the service's close code reaches the device unchanged"
+
+
+def test_a_dead_sync_service_refuses_the_socket_with_try_again_later(
+    per_service: PerServiceStack, gateway_api: httpx.Client
+) -> None:
+    account = login(gateway_api, register_verified(gateway_api, per_service.mailbox))
+    per_service.sync.kill()
+    _wait_until_dead(per_service.sync_url)
+
+    async def refused_code() -> tuple[int, str]:
+        async with websockets.connect(per_service.socket_url(account.access_token)) as socket:
+            with pytest.raises(websockets.ConnectionClosed) as closed:
+                await asyncio.wait_for(socket.recv(), 10)
+        assert closed.value.rcvd is not None
+        return closed.value.rcvd.code, closed.value.rcvd.reason
+
+    assert asyncio.run(refused_code()) == (1013, "sync unreachable")
+    expect(gateway_api.get("/health/live"), 200)
+
+    per_service.sync.start()
+    wait_ready(per_service.sync_url, 30, per_service.sync)
+    time.sleep(BREAKER_RESET_SECONDS + 0.1)
+
+    async def hello() -> dict[str, Any]:
+        async with websockets.connect(per_service.socket_url(account.access_token)) as socket:
+            await socket.send(json.dumps({"v": 1, "type": "hello", "device_id": "phone-1"}))
+            return await _next_of(socket, "state")
+
+    assert asyncio.run(hello())["type"] == "state"
+
+
+# --- API keys when auth is down ------------------------------------------------------------------
+
+
+def test_api_keys_answer_502_then_503_when_auth_is_down_never_500(
+    per_service: PerServiceStack, gateway_api: httpx.Client
+) -> None:
+    account = login(gateway_api, register_verified(gateway_api, per_service.mailbox))
+    created = expect(
+        gateway_api.post(
+            "/api/v1/auth/api-keys",
+            json={"name": "probe", "scopes": ["read"], "expires_in_days": 1},
+            headers=account.headers,
+        ),
+        201,
+    ).json()
+    fresh_key = {"X-API-Key": created["key"]}
+    expect(gateway_api.get("/api/v1/me", headers=fresh_key), 200)
+    per_service.auth.kill()
+    _wait_until_dead(per_service.auth_url)
+
+    # A key the gateway has not exchanged yet needs auth: 502 with a clear error, then the
+    # breaker opens and answers 503 at once with Retry-After.
+    unseen = {"X-API-Key": "mgk_" + "A" * 12 + "_" + "B" * 43}
+    statuses = []
+    for _ in range(BREAKER_THRESHOLD + 1):
+        response = gateway_api.get("/api/v1/me", headers=unseen)
+        statuses.append(response.status_code)
+        assert response.headers["content-type"].startswith("application/json"), response.text
+        assert response.json()["error"]["code"] in ("upstream_unreachable", "upstream_unavailable")
+    assert statuses[0] == 502
+    assert statuses[-1] == 503
+
+    per_service.auth.start()
+    wait_ready(per_service.auth_url, 30, per_service.auth)
+    time.sleep(BREAKER_RESET_SECONDS + 0.1)
+    expect(gateway_api.get("/api/v1/me", headers=fresh_key), 200)

@@ -443,18 +443,28 @@ def test_expired_and_stopped_sessions_answer_410(run: Callable[..., None]) -> No
         assert (await w.beat(alice, session, 30)).status_code == 200
         await asyncio.sleep(0.6)  # TTL 0.4 s after the last heartbeat
         assert_error(await w.beat(alice, session, 60), 410, "session_expired", "session_id")
-        assert_error(await w.stop(alice, session, 60), 410, "session_expired", "session_id")
-        assert_error(await w.beat(w.seed.bob, session, 60), 404, "session_not_found", "session_id")
         with psycopg.connect(w.db_url) as conn:
             row = conn.execute("SELECT position_seconds FROM playback.progress").fetchone()
-        assert row == (30,)  # the late heartbeat and stop persisted nothing
-        assert w.count("history") == 0
+        assert row == (30,)  # the late heartbeat persisted nothing
+        assert_error(await w.stop(w.seed.bob, session, 60), 404, "session_not_found", "session_id")
+        assert_error(await w.beat(w.seed.bob, session, 60), 404, "session_not_found", "session_id")
+
+        # A stop after the heartbeats lapsed keeps the user's final position, once.
+        stopped = await w.stop(alice, session, 75)
+        assert stopped.status_code == 200, stopped.text
+        assert stopped.json()["position_seconds"] == 75
+        with psycopg.connect(w.db_url) as conn:
+            row = conn.execute("SELECT position_seconds FROM playback.progress").fetchone()
+        assert row == (75,)
+        assert w.count("history") == 1
+        assert_error(await w.stop(alice, session, 80), 410, "session_ended", "session_id")
+        assert w.count("history") == 1
 
         other = (await w.start(alice, w.seed.movie, "tv-1")).json()["session_id"]
         assert (await w.stop(alice, other, 90)).status_code == 200
         assert_error(await w.stop(alice, other, 95), 410, "session_ended", "session_id")
         assert_error(await w.beat(alice, other, 95), 410, "session_ended", "session_id")
-        assert w.count("history") == 1
+        assert w.count("history") == 2
 
     run(scenario, session_ttl_seconds=0.4)
 

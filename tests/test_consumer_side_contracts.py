@@ -16,8 +16,8 @@ import pytest
 
 from harness.contracts.consumers import Interaction, fill, load, shape_of
 from mediagw.common.errors import ApiError
-from mediagw.discovery.sona import SonaClient
-from mediagw.gateway.dispatch import DispatchMiddleware, GatewayState
+from mediagw.discovery.sona_client import SonaClient
+from mediagw.gateway.exchange import ApiKeyExchange
 from mediagw.playback.publisher import SyncPublisher
 
 pytestmark = pytest.mark.unit
@@ -104,14 +104,13 @@ def test_playback_publishes_progress_to_sync_as_contracted() -> None:
 def test_gateway_exchanges_api_keys_with_auth_as_contracted(name: str, status: int) -> None:
     contract = interaction("gateway", "auth", name)
     sent: list[httpx.Request] = []
-    state = GatewayState(exchange_client=stub(contract, sent))
-    gateway = DispatchMiddleware(app=lambda *_: None, state=state)  # type: ignore[arg-type]  # never called
+    exchange = ApiKeyExchange(stub(contract, sent))
     key = fill(contract.request, VALUES)["headers"]["x-api-key"]
     if status == 200:
-        token = run(lambda: gateway._exchange(key))
+        token = run(lambda: exchange.token(key))
         assert token == contract.response["example"]["access_token"]
     else:
         with pytest.raises(ApiError) as refused:
-            run(lambda: gateway._exchange(key))
+            run(lambda: exchange.token(key))
         assert (refused.value.status, refused.value.code) == (401, "invalid_api_key")
     assert_sent_as_contracted(contract, sent)

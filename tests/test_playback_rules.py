@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from mediagw.playback.catalog import ContentCatalog, ContentInfo, PlatformEntry
+from mediagw.playback.catalogue import ContentCatalog, ContentInfo, PlatformEntry
 from mediagw.playback.routes import continue_items
 from mediagw.playback.rules import (
     CompletionRule,

@@ -28,7 +28,9 @@ def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
 def refusal(model: type[TokenSettings]) -> str:
     with pytest.raises(ConfigError) as info:
         load_settings(model)
-    assert info.value.code != 0
+    # An ordinary exception: a caller's `except Exception` around a factory must see it.
+    assert isinstance(info.value, Exception)
+    assert not isinstance(info.value, SystemExit)
     return str(info.value)
 
 

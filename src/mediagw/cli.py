@@ -62,7 +62,7 @@ def serve(service: str, host: str, port: int | None, workers: int, log_level: st
     try:
         load_settings(_settings_class(settings_path))
     except ConfigError as exc:
-        click.echo(f"{service}: {exc.code}", err=True)
+        click.echo(f"{service}: {exc}", err=True)
         sys.exit(2)
     import uvicorn  # noqa: PLC0415 — only the serving path needs it
 

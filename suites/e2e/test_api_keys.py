@@ -1,10 +1,9 @@
 """API keys for service clients: created (shown once), listed, used through the gateway, revoked.
 
 The gateway trades an ``X-API-Key`` for a short-lived access token at the auth service and caches
-that token until shortly before it expires: tokens live 300 s and the cache drops them 30 s
-early, so for up to about 4.5 minutes after a revocation the gateway may still accept a key it
-exchanged before. Revocation is therefore checked where it takes effect at once — the exchange
-endpoint — rather than through a gateway call that may be answered from the cache.
+that token until shortly before it expires (tokens live 300 s). Revocation still takes effect at
+once: the key's id is on auth's revocation list, which the gateway and every service read with
+each token, so neither the cached token nor a token exchanged earlier keeps working.
 """
 
 from __future__ import annotations
@@ -118,10 +117,18 @@ def test_a_revoked_key_is_refused(api: httpx.Client, new_account: Callable[..., 
     exchanged = expect(api.post(EXCHANGE, headers=key), 200).json()
     assert exchanged["scope"] == "read"
     assert exchanged["expires_in"] == 300
+    bearer = {"Authorization": f"Bearer {exchanged['access_token']}"}
+    expect(api.get("/api/v1/me", headers=key), 200)  # the gateway now caches its own token
+    expect(api.get("/api/v1/me", headers=bearer), 200)
 
     expect(api.delete(f"{KEYS}/{created['id']}", headers=user.headers), 204)
 
-    # Checked at the exchange, not through the gateway's cache (see the module docstring).
+    # At once, through the gateway's cache and for a token exchanged before the revocation.
+    cached = error_of(api.get("/api/v1/me", headers=key), 401)
+    assert (cached["code"], cached["field"]) == ("invalid_api_key", "X-API-Key")
+    earlier = error_of(api.get("/api/v1/me", headers=bearer), 401)
+    assert earlier["code"] == "token_revoked"
+
     error = error_of(api.post(EXCHANGE, headers=key), 401)
     assert (error["code"], error["field"]) == ("invalid_api_key", "X-API-Key")
     assert expect(api.get(KEYS, headers=user.headers), 200).json()["api_keys"] == []

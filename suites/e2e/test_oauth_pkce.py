@@ -309,9 +309,11 @@ def test_an_authorization_code_works_once(
     with oauth_client(stack, registered) as (client, responses):
         location, state = authorize(api, stack, client, user, verifier)
         token_url = f"{stack.base_url}{TOKEN}"
-        client.fetch_token(
+        issued = client.fetch_token(
             token_url, authorization_response=location, code_verifier=verifier, state=state
         )
+        bearer = {"Authorization": f"Bearer {issued['access_token']}"}
+        expect(api.get("/api/v1/me", headers=bearer), 200)
         with pytest.raises(OAuthError) as reused:
             client.fetch_token(
                 token_url, authorization_response=location, code_verifier=verifier, state=state
@@ -319,6 +321,13 @@ def test_an_authorization_code_works_once(
         assert reused.value.error == "invalid_grant"
         body = responses.last_error(400, "invalid_grant", "code")
         assert "already used" in str(body["error_description"])
+
+        # RFC 6749 §4.1.2: the tokens the code already gave are revoked with it.
+        revoked = expect(api.get("/api/v1/me", headers=bearer), 401).json()["error"]
+        assert revoked["code"] == "token_revoked"
+        with pytest.raises(OAuthError) as refresh:
+            client.refresh_token(token_url, refresh_token=issued["refresh_token"])
+        assert refresh.value.error == "invalid_grant"
 
 
 @pytest.mark.parametrize(

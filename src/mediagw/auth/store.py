@@ -125,6 +125,31 @@ async def audit(
     )
 
 
+class AuthorizationCodes:
+    """What a code started, so a second use of it can undo that (RFC 6749 §4.1.2)."""
+
+    @staticmethod
+    async def link_family(conn: Conn, code_hash: str, family_id: str) -> None:
+        await conn.execute(
+            "UPDATE auth.authorization_codes SET family_id = %s WHERE code_hash = %s",
+            (family_id, code_hash),
+        )
+
+    @staticmethod
+    async def started_family(conn: Conn, code_hash: str) -> DictRow | None:
+        """The family (and user) a used code started, locked; None for an unused or unknown
+        code, or one whose family is already revoked."""
+        cursor = await conn.execute(
+            """SELECT c.family_id, c.user_id
+                 FROM auth.authorization_codes c
+                 JOIN auth.refresh_token_families f ON f.id = c.family_id
+                WHERE c.code_hash = %s AND c.used_at IS NOT NULL AND f.revoked_at IS NULL
+                  FOR UPDATE OF f""",
+            (code_hash,),
+        )
+        return await cursor.fetchone()
+
+
 class Clients:
     @staticmethod
     async def get(conn: Conn, client_id: str) -> DictRow | None:

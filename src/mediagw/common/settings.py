@@ -50,8 +50,10 @@ KNOWN_WEAK_SECRETS = frozenset(
 )
 
 
-class ConfigError(SystemExit):
-    """Start-up refused: the message lists each bad variable. Exits the process non-zero."""
+class ConfigError(ValueError):
+    """Start-up refused: the message lists each bad variable. An ordinary exception (not a
+    ``SystemExit``), so an ``except Exception`` around an app factory sees it; ``mediagw serve``
+    prints it and exits 2."""
 
     def __init__(self, message: str) -> None:
         super().__init__(f"configuration error: {message}")

@@ -20,3 +20,6 @@ Mood = Literal[
 
 GENRES: tuple[str, ...] = get_args(Genre)
 MOODS: tuple[str, ...] = get_args(Mood)
+
+PLATFORM_ID_PATTERN = r"^[a-z0-9][a-z0-9_]{0,63}$"
+"""A platform id, the same rule as the database's ``content.platforms.id``."""

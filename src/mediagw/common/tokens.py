@@ -2,8 +2,9 @@
 
 Access tokens are short-lived JWTs (HS256 from ``JWT_SECRET``, or RS256/ES256 with keys from
 files). Verification pins the algorithm: a token claiming ``alg=none`` or another algorithm is
-rejected before its signature is looked at. Revocation is a Redis lookup of the token id and of
-its refresh-token family (a reused refresh token revokes every access token of its family).
+rejected before its signature is looked at. Revocation is a Redis lookup of the token id, of
+its refresh-token family (a reused refresh token revokes every access token of its family) and,
+for a token exchanged for an API key, of that key (a revoked key's tokens die with it).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from mediagw.common.settings import TokenSettings
 
 REVOKED_JTI = "revoked:jti:{}"
 REVOKED_FAMILY = "revoked:family:{}"
+REVOKED_API_KEY = "revoked:apikey:{}"
 LEEWAY_SECONDS = 5
 
 
@@ -165,6 +167,8 @@ class Authenticator:
         keys = [REVOKED_JTI.format(principal.jti)]
         if principal.family_id:
             keys.append(REVOKED_FAMILY.format(principal.family_id))
+        if principal.api_key_id:
+            keys.append(REVOKED_API_KEY.format(principal.api_key_id))
         if any(value is not None for value in await self.redis.mget(keys)):
             raise InvalidToken("token_revoked", "the access token has been revoked")
         return principal
@@ -172,6 +176,11 @@ class Authenticator:
     async def revoke_token(self, principal: Principal) -> None:
         remaining = max(1, principal.expires_at - int(time.time()) + LEEWAY_SECONDS)
         await self.redis.set(REVOKED_JTI.format(principal.jti), "1", ex=remaining)
+
+    async def revoke_api_key(self, api_key_id: str, token_ttl_seconds: int) -> None:
+        """Every access token exchanged for the key dies now; they live ``token_ttl_seconds``."""
+        ttl = token_ttl_seconds + LEEWAY_SECONDS
+        await self.redis.set(REVOKED_API_KEY.format(api_key_id), "1", ex=ttl)
 
     async def revoke_family(self, family_id: str) -> None:
         """Every access token of the family dies; they live at most one access TTL."""

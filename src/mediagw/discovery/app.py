@@ -23,7 +23,7 @@ from mediagw.discovery.context import DiscoveryContext
 from mediagw.discovery.index import EmbeddedIndexSync, VectorIndex
 from mediagw.discovery.search import SearchEngine, Vocabulary
 from mediagw.discovery.settings import DiscoverySettings
-from mediagw.discovery.sona import SonaClient
+from mediagw.discovery.sona_client import SonaClient
 
 SERVICE = "discovery"
 log = logging.getLogger("mediagw.discovery")

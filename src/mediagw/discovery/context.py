@@ -16,7 +16,7 @@ from mediagw.discovery.cache import SearchCache
 from mediagw.discovery.index import EmbeddedIndexSync, VectorIndex
 from mediagw.discovery.search import SearchEngine
 from mediagw.discovery.settings import DiscoverySettings
-from mediagw.discovery.sona import SonaClient
+from mediagw.discovery.sona_client import SonaClient
 
 T = TypeVar("T")
 LISTING_TTL_SECONDS = 30.0

@@ -64,7 +64,7 @@ from mediagw.discovery.query import (
 )
 from mediagw.discovery.schemas import Offer, SearchHit, hit
 from mediagw.discovery.settings import DiscoverySettings
-from mediagw.discovery.sona import SonaClient
+from mediagw.discovery.sona_client import SonaClient
 
 log = logging.getLogger("mediagw.discovery.search")
 

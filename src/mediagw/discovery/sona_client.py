@@ -19,7 +19,7 @@ from pydantic import BaseModel, ValidationError
 from mediagw.common.peers import peer_client
 from mediagw.discovery.metrics import RERANK_FALLBACKS
 
-log = logging.getLogger("mediagw.discovery.sona")
+log = logging.getLogger("mediagw.discovery.sona_client")
 
 RERANK_PATH = "/api/v1/internal/rerank"
 

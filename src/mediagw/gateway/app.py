@@ -18,6 +18,7 @@ from mediagw.common.storage import open_redis, ping_redis
 from mediagw.common.tokens import Authenticator, TokenCodec
 from mediagw.gateway.breaker import CircuitBreaker
 from mediagw.gateway.dispatch import DispatchMiddleware, GatewayState
+from mediagw.gateway.exchange import ApiKeyExchange
 from mediagw.gateway.openapi import merge
 from mediagw.gateway.operations import OperationTable
 from mediagw.gateway.settings import GatewaySettings
@@ -122,11 +123,12 @@ async def _mount_in_process(state: GatewayState, stack: AsyncExitStack) -> None:
         state.upstreams[name] = InProcessUpstream(name, service_app, ready)
         state.operations[name] = OperationTable.from_document(service_app.openapi())
         if name == "auth":
-            state.exchange_client = await stack.enter_async_context(
+            client = await stack.enter_async_context(
                 httpx.AsyncClient(
                     transport=httpx.ASGITransport(app=service_app), base_url="http://in-process"
                 )
             )
+            state.exchange = ApiKeyExchange(client)
 
 
 def _connect_upstreams(
@@ -151,8 +153,9 @@ def _connect_upstreams(
             name, url, client, breaker, trust_forwarded_for=settings.trust_forwarded_for
         )
         state.upstreams[name] = upstream
-    if "auth" in settings.upstream_urls():
-        state.exchange_client = client.__class__(
-            base_url=settings.upstream_urls()["auth"], timeout=client.timeout
-        )
-        stack.push_async_callback(state.exchange_client.aclose)
+    auth = state.upstreams.get("auth")
+    if isinstance(auth, HttpUpstream):
+        exchange_client = httpx.AsyncClient(base_url=auth.base_url, timeout=client.timeout)
+        stack.push_async_callback(exchange_client.aclose)
+        # Auth's breaker: API key checks fail fast with the rest of auth's traffic.
+        state.exchange = ApiKeyExchange(exchange_client, auth.breaker)

@@ -7,7 +7,6 @@ request ids, metrics, security headers, CORS and the body limit, and requests it
 
 from __future__ import annotations
 
-import hashlib
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -19,14 +18,14 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from mediagw.common.errors import ApiError
 from mediagw.common.middleware import send_error
 from mediagw.common.security import unauthorized
-from mediagw.common.tokens import Authenticator, InvalidToken
+from mediagw.common.tokens import Authenticator, InvalidToken, Principal
+from mediagw.gateway import wsproxy
+from mediagw.gateway.exchange import EXCHANGE_PATH, ApiKeyExchange
 from mediagw.gateway.operations import Access, OperationTable, allow_header
 from mediagw.gateway.routing import INTERNAL, Route, route_for
-from mediagw.gateway.upstream import InProcessUpstream, Upstream
+from mediagw.gateway.upstream import HttpUpstream, InProcessUpstream, Upstream
 
 API_PREFIX = "/api/v1"
-EXCHANGE_PATH = "/api/v1/auth/api-keys/exchange"
-_EXCHANGE_MARGIN_SECONDS = 30
 _DOCUMENT_RETRY_SECONDS = 5.0
 
 
@@ -36,8 +35,8 @@ class GatewayState:
 
     upstreams: dict[str, Upstream] = field(default_factory=dict)
     authenticator: Authenticator | None = None
-    exchange_client: httpx.AsyncClient | None = None
-    exchanged: dict[str, tuple[str, float]] = field(default_factory=dict)
+    exchange: ApiKeyExchange | None = None
+    """API keys → access tokens (``mediagw.gateway.exchange``); None without auth."""
     service_apps: dict[str, FastAPI] = field(default_factory=dict)
     """The services mounted in this process (all-in-one), whose documents the gateway's merges."""
     document: dict[str, Any] | None = None
@@ -109,16 +108,25 @@ class DispatchMiddleware:
             scope["route"] = _RouteLabel(route.name)
 
     async def _websocket(self, scope: Scope, receive: Receive, send: Send, path: str) -> None:
-        """WebSockets go to their service in this process; it authenticates the socket itself
-        (the token may arrive as the first message, after the handshake the gateway sees).
-        Proxying sockets to a remote service is not supported: in per-service mode devices
-        connect to the sync service's own address."""
+        """WebSockets go to their service: in this process, or relayed to its address
+        (``mediagw.gateway.wsproxy``). The service authenticates the socket itself (the token
+        may arrive as the first message, after the handshake the gateway sees)."""
         route = None if INTERNAL.match(path) else route_for(path)
         upstream = self.state.upstreams.get(route.service) if route else None
-        if not isinstance(upstream, InProcessUpstream):
+        if isinstance(upstream, InProcessUpstream):
+            await upstream(scope, receive, send)
+        elif isinstance(upstream, HttpUpstream):
+            await wsproxy.proxy(
+                upstream.name,
+                upstream.base_url,
+                upstream.breaker,
+                upstream.connect_timeout,
+                scope,
+                receive,
+                send,
+            )
+        else:
             await send({"type": "websocket.close", "code": 4404, "reason": "no socket here"})
-            return
-        await upstream(scope, receive, send)
 
     @staticmethod
     def _route(path: str) -> Route:
@@ -155,43 +163,41 @@ class DispatchMiddleware:
         authorization = headers.get(b"authorization", b"").decode("latin-1")
         api_key = headers.get(b"x-api-key", b"").decode("latin-1")
         if api_key and not authorization and scope["path"] != EXCHANGE_PATH:
-            authorization = f"Bearer {await self._exchange(api_key)}"
+            principal = await self._api_key_principal(api_key)
+            authorization = f"Bearer {principal[0]}"
             scope["headers"] = [
                 *(h for h in scope["headers"] if h[0] not in {b"x-api-key", b"authorization"}),
                 (b"authorization", authorization.encode()),
             ]
+            scope.setdefault("state", {})["principal"] = principal[1]
+            return
         if authorization.lower().startswith("bearer "):
-            assert self.state.authenticator is not None
-            try:
-                principal = await self.state.authenticator.authenticate(authorization[7:].strip())
-            except InvalidToken as exc:
-                raise unauthorized(exc.code, exc.message) from None
-            scope.setdefault("state", {})["principal"] = principal
+            scope.setdefault("state", {})["principal"] = await self._principal(
+                authorization[7:].strip()
+            )
         elif authorization and not authorization.lower().startswith("basic "):
             raise unauthorized("invalid_token", "Authorization header must be 'Bearer <token>'")
         elif access is Access.REQUIRED:
             raise unauthorized("missing_token", "this endpoint needs an access token")
 
-    async def _exchange(self, api_key: str) -> str:
-        """Trade an API key for an access token at the auth service, cached until near expiry."""
-        cache_key = hashlib.sha256(api_key.encode()).hexdigest()
-        cached = self.state.exchanged.get(cache_key)
-        if cached and cached[1] > time.monotonic():
-            return cached[0]
-        client = self.state.exchange_client
-        if client is None:
+    async def _principal(self, token: str) -> Principal:
+        assert self.state.authenticator is not None
+        try:
+            return await self.state.authenticator.authenticate(token)
+        except InvalidToken as exc:
+            raise unauthorized(exc.code, exc.message) from None
+
+    async def _api_key_principal(self, api_key: str) -> tuple[str, Principal]:
+        """The token an API key stands for and its principal. A cached token that is refused
+        (its key was revoked since) is dropped and the key exchanged again once: auth then
+        refuses a revoked key, and a key still good gets a fresh token."""
+        exchange = self.state.exchange
+        if exchange is None:
             raise ApiError(503, "service_not_deployed", "auth is not deployed: API keys unusable")
-        response = await client.post(EXCHANGE_PATH, headers={"x-api-key": api_key})
-        if response.status_code != 200:
-            body: dict[str, Any] = response.json() if response.content else {}
-            detail = body.get("error", {}) if isinstance(body.get("error"), dict) else {}
-            raise ApiError(
-                response.status_code if response.status_code < 500 else 502,
-                str(detail.get("code", "invalid_api_key")),
-                str(detail.get("message", "API key rejected")),
-                field="X-API-Key",
-            )
-        token = response.json()
-        expires = time.monotonic() + int(token["expires_in"]) - _EXCHANGE_MARGIN_SECONDS
-        self.state.exchanged[cache_key] = (str(token["access_token"]), expires)
-        return str(token["access_token"])
+        token = await exchange.token(api_key)
+        try:
+            return token, await self._principal(token)
+        except ApiError:
+            exchange.forget(api_key)
+        token = await exchange.token(api_key)
+        return token, await self._principal(token)

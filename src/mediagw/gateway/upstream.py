@@ -70,6 +70,12 @@ class HttpUpstream:
         self.breaker = breaker
         self.trust_forwarded_for = trust_forwarded_for
 
+    @property
+    def connect_timeout(self) -> float:
+        """The client's connect timeout (also bounds a WebSocket handshake upstream)."""
+        connect = self.client.timeout.connect
+        return float(connect) if connect is not None else 5.0
+
     async def ready(self) -> None:
         response = await self.client.get(f"{self.base_url}/health/ready")
         if response.status_code != 200:

@@ -13,7 +13,7 @@ from mediagw.common.health import Check
 from mediagw.common.settings import load_settings
 from mediagw.common.storage import open_pool, open_redis, storage_checks
 from mediagw.common.tokens import Authenticator, TokenCodec
-from mediagw.playback.catalog import PostgresContentCatalog
+from mediagw.playback.catalogue import PostgresContentCatalog
 from mediagw.playback.publisher import SyncPublisher
 from mediagw.playback.routes import router
 from mediagw.playback.rules import CompletionRule

@@ -17,7 +17,7 @@ from mediagw.common.paths import UuidPath
 from mediagw.common.security import OptionalPrincipal, require_scopes
 from mediagw.common.tokens import Principal
 from mediagw.playback import store
-from mediagw.playback.catalog import ContentCatalog, ContentInfo
+from mediagw.playback.catalogue import ContentCatalog, ContentInfo
 from mediagw.playback.metrics import HEARTBEATS, PROGRESS_WRITES, SESSIONS_ACTIVE, SESSIONS_STARTED
 from mediagw.playback.rules import (
     CompletionRule,
@@ -177,6 +177,22 @@ async def _live_session(ctx: PlaybackState, session_id: uuid.UUID, user_id: str)
     )
 
 
+async def _stoppable_session(ctx: PlaybackState, session_id: uuid.UUID, user_id: str) -> Session:
+    """The user's live session, taken; else the session as it started if it expired; else the
+    404/410 ``_live_session`` gives (a concurrent stop that won: 410 ``session_ended``)."""
+    live = await ctx.sessions.get(str(session_id))
+    if live is not None and live.user_id == user_id:
+        taken = await ctx.sessions.take(str(session_id))
+        if taken is not None:
+            return taken
+    elif live is None:
+        expired = await ctx.sessions.take_expired(str(session_id), user_id)
+        if expired is not None:
+            return expired
+    await _live_session(ctx, session_id, user_id)
+    raise ApiError(410, "session_ended", "the playback session was stopped", field="session_id")
+
+
 async def _record(
     ctx: PlaybackState,
     request: Request,
@@ -323,11 +339,9 @@ async def heartbeat(
 async def stop_session(
     session_id: UuidPath, body: Stop, principal: Writer, ctx: Ctx, request: Request
 ) -> SessionStopped:
-    """End the session: progress is written, a history row added, sync told."""
-    await _live_session(ctx, session_id, principal.user_id)
-    session = await ctx.sessions.take(str(session_id))
-    if session is None:  # a concurrent stop won
-        raise ApiError(410, "session_ended", "the playback session was stopped", field="session_id")
+    """End the session: progress is written, a history row added, sync told. A session that
+    expired (its heartbeats lapsed) can still be stopped once: the final position is kept."""
+    session = await _stoppable_session(ctx, session_id, principal.user_id)
     position = ctx.rule.clamp(body.position_seconds, session.duration_seconds)
     completed = ctx.rule.completed(position, session.duration_seconds)
     await _record(ctx, request, session, position, completed, "stop")

@@ -1,6 +1,10 @@
 """Live playback sessions in Redis: ``playback:{session}`` expires ``ttl`` after the last
 heartbeat; ``playback:known:{session}`` remembers ended ids longer, so a late heartbeat gets a
-clear 410 (expired or stopped) rather than a bare 404."""
+clear 410 (expired or stopped) rather than a bare 404.
+
+The tombstone also keeps the session as it started (title, device, duration): a stop that
+arrives after the heartbeats lapsed still records the user's final position
+(``take_expired``), once — a user's progress must not vanish because a heartbeat was late."""
 
 from __future__ import annotations
 
@@ -16,6 +20,19 @@ KNOWN_KEY = "playback:known:{}"
 ACTIVE_KEY = "playback:active"
 
 Fate = Literal["expired", "stopped"]
+
+_TAKE_EXPIRED = """
+local raw = redis.call('GET', KEYS[1])
+if not raw then return false end
+local known = cjson.decode(raw)
+if known['user_id'] ~= ARGV[1] or known['fate'] ~= 'expired' or not known['session'] then
+  return false
+end
+known['fate'] = 'stopped'
+redis.call('SET', KEYS[1], cjson.encode(known), 'KEEPTTL')
+return raw
+"""
+"""Expired → stopped, returning the tombstone as it was (Redis runs a script atomically)."""
 
 
 @dataclass
@@ -47,7 +64,9 @@ class SessionStore:
             if new:
                 pipe.set(
                     KNOWN_KEY.format(session.session_id),
-                    json.dumps({"user_id": session.user_id, "fate": "expired"}),
+                    json.dumps(
+                        {"user_id": session.user_id, "fate": "expired", "session": asdict(session)}
+                    ),
                     ex=self.tombstone_seconds,
                 )
             pipe.zadd(ACTIVE_KEY, {session.session_id: expires})
@@ -72,6 +91,14 @@ class SessionStore:
             pipe.zrem(ACTIVE_KEY, session_id)
             await pipe.execute()
         return session
+
+    async def take_expired(self, session_id: str, user_id: str) -> Session | None:
+        """The session as it started, if it expired (not stopped) and was this user's; marks
+        it stopped in the same atomic step, so one late stop wins."""
+        raw = await self.redis.eval(_TAKE_EXPIRED, 1, KNOWN_KEY.format(session_id), user_id)
+        if not raw:
+            return None
+        return Session(**json.loads(raw)["session"])
 
     async def fate(self, session_id: str, user_id: str) -> Fate | None:
         """What became of a session that is no longer live, if it was this user's."""

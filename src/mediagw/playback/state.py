@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from redis.asyncio import Redis
 
 from mediagw.common.storage import Pool
-from mediagw.playback.catalog import ContentCatalog
+from mediagw.playback.catalogue import ContentCatalog
 from mediagw.playback.publisher import SyncPublisher
 from mediagw.playback.rules import CompletionRule
 from mediagw.playback.sessions import SessionStore

@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 import numpy as np
 import numpy.typing as npt
 
-from mediagw.sona.taxonomy import GENRES, MOODS
+from mediagw.common.taxonomy import GENRES, MOODS
 
 Vector = npt.NDArray[np.float32]
 UNKNOWN_YEAR_RECENCY = 0.25

@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-from mediagw.sona.taxonomy import GENRES, MOODS, PLATFORM_ID_PATTERN, Genre, Mood
+from mediagw.common.taxonomy import GENRES, MOODS, PLATFORM_ID_PATTERN, Genre, Mood
 
 InteractionKind = Literal["view", "complete", "rate", "skip", "watchlist_add", "watchlist_remove"]
 Context = Literal["home", "continue", "similar"]

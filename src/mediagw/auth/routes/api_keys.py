@@ -113,6 +113,8 @@ async def revoke_key(
     principal: Annotated[Principal, Depends(require_scopes("write"))],
     ctx: Ctx,
 ) -> Response:
+    """Revoke the key: exchanging it fails from now on, and every access token already
+    exchanged for it is refused at once, at the gateway and at every service."""
     async with ctx.pool.connection() as conn, conn.transaction():
         cursor = await conn.execute(
             "UPDATE auth.api_keys SET revoked_at = now() "
@@ -122,6 +124,9 @@ async def revoke_key(
         if await cursor.fetchone() is None:
             raise ApiError(404, "not_found", "no such API key", field="key_id")
         await store.audit(conn, "api_key.revoked", principal.user_id, api_key_id=key_id)
+        # Inside the transaction: if Redis cannot take the revocation, the key stays live
+        # rather than half-revoked (its exchanged tokens would work until they expire).
+        await ctx.authenticator.revoke_api_key(key_id, EXCHANGED_TOKEN_TTL)
     return Response(status_code=204)
 
 

@@ -24,7 +24,7 @@ from mediagw.auth.crypto import (
     same,
     token_hash,
 )
-from mediagw.auth.issuer import Device, refresh, scopes_for_roles, start_session
+from mediagw.auth.issuer import Device, refresh, revoke_family, scopes_for_roles, start_session
 from mediagw.auth.oauth_errors import OAuthError, OAuthErrorBody
 from mediagw.auth.schemas import (
     GRANT_DEVICE_CODE,
@@ -414,6 +414,7 @@ async def _code_grant(ctx: AuthContext, body: TokenRequest, device: Device) -> A
         )
         row = await cursor.fetchone()
     if row is None:
+        await _revoke_what_the_code_started(ctx, token_hash(code), device)
         raise OAuthError(
             "invalid_grant", "authorization code is unknown, expired or already used", "code"
         )
@@ -430,9 +431,26 @@ async def _code_grant(ctx: AuthContext, body: TokenRequest, device: Device) -> A
             "invalid_grant", "code_verifier does not match the code_challenge", "code_verifier"
         )
     async with ctx.pool.connection() as conn, conn.transaction():
-        return await start_session(
+        pair = await start_session(
             ctx, conn, str(row["user_id"]), frozenset(str(row["scope"]).split()), device,
             grant="authorization_code", client_id=str(client["client_id"]),
+        )  # fmt: skip
+        await store.AuthorizationCodes.link_family(conn, token_hash(code), pair.session_id)
+        return pair
+
+
+async def _revoke_what_the_code_started(ctx: AuthContext, code_hash: str, device: Device) -> None:
+    """A code presented after it was used: someone else may hold it, so the session it started
+    and every token issued from it are revoked (RFC 6749 §4.1.2)."""
+    async with ctx.pool.connection() as conn, conn.transaction():
+        started = await store.AuthorizationCodes.started_family(conn, code_hash)
+        if started is None:
+            return
+        family_id, user_id = str(started["family_id"]), str(started["user_id"])
+        await revoke_family(ctx, conn, family_id, user_id, "authorization_code_reuse")
+        await store.audit(
+            conn, "token.code_reuse_detected", user_id, device.ip, device.user_agent,
+            family_id=family_id,
         )  # fmt: skip
 
 
