@@ -61,6 +61,20 @@ def test_the_recordings_are_ten_aa_runs_and_three_faults() -> None:
         assert (_only(kind) / "histograms.json").is_file()
 
 
+def test_ten_aa_comparisons_judged_with_the_noise_of_five_others_all_pass(
+    noise: gate_noise.Noise, settings: gate.Settings
+) -> None:
+    """The issue's "10 A/A comparisons all pass": every pair of the five A/A runs that did not
+    calibrate the noise."""
+    judged = [load_run(path) for path in JUDGED]
+    verdicts = {
+        (a, b): gate.judge(judged[a], judged[b], noise=noise, settings=settings)
+        for a, b in itertools.combinations(range(len(judged)), 2)
+    }
+    assert len(verdicts) == 10
+    assert {p: r.reason for p, r in verdicts.items() if r.verdict is not Verdict.PASS} == {}
+
+
 def test_ten_aa_comparisons_of_held_out_runs_raise_no_false_alarm(
     settings: gate.Settings,
 ) -> None:
