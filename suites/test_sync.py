@@ -566,11 +566,20 @@ def test_a_slow_consumer_is_dropped_with_1013(world: World) -> None:
     slow = raw_websocket(server.port, f"/api/v1/sync/ws?access_token={token}")
     try:
         slow.sendall(client_frame(json.dumps({"v": 1, "type": "hello", "device_id": "slow"})))
-        time.sleep(0.3)
         # The slow device never reads; the server's ops for it pile up.
         value = "v" * 16_000
         dropped = False
         with httpx.Client(base_url=server.http) as http:
+            # Ops are pushed only once the server has taken the hello: the device is online.
+            deadline = time.monotonic() + 10
+            while (
+                "slow"
+                not in http.get(
+                    "/api/v1/sync/presence", headers={"Authorization": f"Bearer {token}"}
+                ).text
+            ):
+                assert time.monotonic() < deadline, "the slow device never came online"
+                time.sleep(0.02)
             for batch in range(40):
                 ops = [
                     {"kind": "lww_set", "key": f"progress/{batch}-{i}", "value": value}
