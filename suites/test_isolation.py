@@ -109,7 +109,7 @@ def test_cleanup_happens_even_when_the_test_fails(
     monkeypatch.setenv("MG_KAFKA_BOOTSTRAP", kafka_backend.url)
     monkeypatch.setenv("PYTHONPATH", str(REPO_ROOT))  # where the fixtures package lives
     record = pytester.path / "made.txt"
-    pytester.makeconftest('pytest_plugins = ["fixtures.plugin"]')
+    pytester.makeconftest('pytest_plugins = ["harness.pytest_plugin.plugin"]')
     pytester.makepyfile(
         textwrap.dedent(
             f"""

@@ -1,8 +1,9 @@
 """Per-test isolation on shared backends: databases, Redis DB indexes, topics, collections.
 
-Each class hands out a fresh, uniquely named resource and removes it again; the pytest plugin in
-``fixtures/`` wraps them so cleanup happens even when a test fails. Names carry a random suffix,
-so parallel sessions (several CI jobs on one server, pytest-xdist workers) never collide.
+Each class hands out a fresh, uniquely named resource and removes it again; the pytest plugin
+``harness.pytest_plugin`` wraps them so cleanup happens even when a test fails. Names carry a
+random suffix, so parallel sessions (several CI jobs on one server, pytest-xdist workers)
+never collide.
 """
 
 from __future__ import annotations
