@@ -10,7 +10,7 @@ item-item neighbours from the interactions) and times the re-rank:
 - ``http``: the whole request in process over ASGI (token check incl. its Redis revocation
   lookup, JSON parsing, response), for comparison.
 
-Server-side figures are timings around the handler's work (``SonaState.rerank``: profile
+Server-side figures are timings around the handler's work (``SonaContext.rerank``: profile
 lookup + scoring) — the same span ``sona_rerank_duration_seconds`` observes; the histogram's
 own bucketed quantiles are printed too. Run: ``.venv/bin/python benchmarks/bench_sona.py``.
 """
@@ -36,8 +36,8 @@ from mediagw.common.embedding import HashingEmbedder, content_text
 from mediagw.common.taxonomy import GENRES, MOODS
 from mediagw.common.tokens import TokenCodec
 from mediagw.sona.app import create_app
+from mediagw.sona.context import SonaContext
 from mediagw.sona.settings import SonaSettings
-from mediagw.sona.state import SonaState
 
 TARGET_MS = 5.0
 KINDS = ("complete", "view", "rate", "watchlist_add", "skip")
@@ -153,7 +153,7 @@ async def bench(args: argparse.Namespace, db_url: str, redis_url: str) -> None:
     app = create_app(settings)
     began = time.perf_counter()
     async with app.router.lifespan_context(app):
-        state: SonaState = app.state.sona
+        state: SonaContext = app.state.sona
         print(
             f"start-up: {len(state.catalogue)} titles loaded in {time.perf_counter() - began:.2f} s"
         )

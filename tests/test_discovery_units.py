@@ -205,4 +205,4 @@ def test_bad_settings_name_the_variable(
     monkeypatch.setenv(variable, value)
     with pytest.raises(ConfigError) as caught:
         load_settings(DiscoverySettings)
-    assert variable in str(caught.value.code)
+    assert variable in str(caught.value)

@@ -14,12 +14,12 @@ from mediagw.common.settings import load_settings
 from mediagw.common.storage import open_pool, open_redis, storage_checks
 from mediagw.common.tokens import Authenticator, TokenCodec
 from mediagw.playback.catalogue import PostgresContentCatalog
+from mediagw.playback.context import PlaybackContext
 from mediagw.playback.publisher import SyncPublisher
 from mediagw.playback.routes import router
 from mediagw.playback.rules import CompletionRule
 from mediagw.playback.sessions import SessionStore
 from mediagw.playback.settings import PlaybackSettings
-from mediagw.playback.state import PlaybackState
 
 SERVICE = "playback"
 
@@ -34,7 +34,7 @@ def create_app(settings: PlaybackSettings | None = None) -> FastAPI:
         redis = open_redis(settings.redis_url)
         publisher = SyncPublisher(settings.sync_url, settings.sync_timeout_seconds)
         app.state.authenticator = Authenticator(codec, redis)
-        app.state.playback = PlaybackState(
+        app.state.playback = PlaybackContext(
             settings=settings,
             pool=pool,
             redis=redis,
@@ -57,7 +57,7 @@ def create_app(settings: PlaybackSettings | None = None) -> FastAPI:
             await redis.aclose()
 
     def checks(app: FastAPI) -> dict[str, tuple[Check, bool]]:
-        state: PlaybackState = app.state.playback
+        state: PlaybackContext = app.state.playback
         probes = dict(storage_checks(state.pool, state.redis))
         if settings.sync_url:
 

@@ -18,6 +18,7 @@ from mediagw.common.security import OptionalPrincipal, require_scopes
 from mediagw.common.tokens import Principal
 from mediagw.playback import store
 from mediagw.playback.catalogue import ContentCatalog, ContentInfo
+from mediagw.playback.context import Ctx, PlaybackContext
 from mediagw.playback.metrics import HEARTBEATS, PROGRESS_WRITES, SESSIONS_ACTIVE, SESSIONS_STARTED
 from mediagw.playback.rules import (
     CompletionRule,
@@ -41,7 +42,6 @@ from mediagw.playback.schemas import (
     Stop,
 )
 from mediagw.playback.sessions import Session
-from mediagw.playback.state import PlaybackState
 
 router = APIRouter(prefix="/api/v1", tags=["playback"], responses=ERROR_RESPONSES)
 
@@ -75,12 +75,6 @@ def _session_links(status: int, session_id: str) -> dict[int | str, dict[str, ob
     )
 
 
-def _state(request: Request) -> PlaybackState:
-    state: PlaybackState = request.app.state.playback
-    return state
-
-
-Ctx = Annotated[PlaybackState, Depends(_state)]
 Reader = Annotated[Principal, Depends(require_scopes("read"))]
 Writer = Annotated[Principal, Depends(require_scopes("write"))]
 
@@ -132,7 +126,7 @@ async def continue_items(
     return items
 
 
-async def _content(ctx: PlaybackState, content_id: uuid.UUID) -> ContentInfo:
+async def _content(ctx: PlaybackContext, content_id: uuid.UUID) -> ContentInfo:
     info = await ctx.catalog.get(str(content_id))
     if info is None:
         raise ApiError(
@@ -151,11 +145,11 @@ def _platform_missing(info: ContentInfo, platform: str) -> ApiError:
     )
 
 
-async def _update_active(ctx: PlaybackState) -> None:
+async def _update_active(ctx: PlaybackContext) -> None:
     SESSIONS_ACTIVE.set(await ctx.sessions.active_count())
 
 
-async def _live_session(ctx: PlaybackState, session_id: uuid.UUID, user_id: str) -> Session:
+async def _live_session(ctx: PlaybackContext, session_id: uuid.UUID, user_id: str) -> Session:
     session = await ctx.sessions.get(str(session_id))
     if session is not None and session.user_id == user_id:
         return session
@@ -177,7 +171,7 @@ async def _live_session(ctx: PlaybackState, session_id: uuid.UUID, user_id: str)
     )
 
 
-async def _stoppable_session(ctx: PlaybackState, session_id: uuid.UUID, user_id: str) -> Session:
+async def _stoppable_session(ctx: PlaybackContext, session_id: uuid.UUID, user_id: str) -> Session:
     """The user's live session, taken; else the session as it started if it expired; else the
     404/410 ``_live_session`` gives (a concurrent stop that won: 410 ``session_ended``)."""
     live = await ctx.sessions.get(str(session_id))
@@ -194,7 +188,7 @@ async def _stoppable_session(ctx: PlaybackState, session_id: uuid.UUID, user_id:
 
 
 async def _record(
-    ctx: PlaybackState,
+    ctx: PlaybackContext,
     request: Request,
     session: Session,
     position: int,

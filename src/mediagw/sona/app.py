@@ -16,10 +16,11 @@ from mediagw.common.settings import load_settings
 from mediagw.common.storage import open_pool, open_redis, storage_checks
 from mediagw.common.tokens import Authenticator, TokenCodec
 from mediagw.sona.blas import limit_blas_threads
+from mediagw.sona.context import SonaContext
 from mediagw.sona.profiles import ProfileStore
+from mediagw.sona.refresh import CatalogueLoader, SimilarityJob, every
 from mediagw.sona.routes import internal_router, router
 from mediagw.sona.settings import SonaSettings
-from mediagw.sona.state import CatalogueLoader, SimilarityJob, SonaState, every
 
 SERVICE = "sona"
 log = logging.getLogger("mediagw.sona")
@@ -37,7 +38,7 @@ def create_app(settings: SonaSettings | None = None) -> FastAPI:
         redis = open_redis(settings.redis_url)
         app.state.authenticator = Authenticator(codec, redis)
         loader = CatalogueLoader(settings)
-        state = SonaState(
+        state = SonaContext(
             settings=settings,
             pool=pool,
             redis=redis,
@@ -85,7 +86,7 @@ def create_app(settings: SonaSettings | None = None) -> FastAPI:
             await redis.aclose()
 
     def checks(app: FastAPI) -> dict[str, tuple[Check, bool]]:
-        state: SonaState = app.state.sona
+        state: SonaContext = app.state.sona
         return {
             **storage_checks(state.pool, state.redis),
         }

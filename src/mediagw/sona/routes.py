@@ -7,7 +7,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Query
 from fastapi.responses import JSONResponse
 
 from mediagw.common.errors import ERROR_RESPONSES, ApiError, ErrorBody
@@ -16,6 +16,7 @@ from mediagw.common.security import CurrentPrincipal, require_scopes
 from mediagw.common.tokens import Principal
 from mediagw.sona import engine, store
 from mediagw.sona.catalogue import Catalogue
+from mediagw.sona.context import Ctx
 from mediagw.sona.engine import CONTINUE_RANGE, Preferences, Profile, Recommendation
 from mediagw.sona.metrics import INTERACTIONS, RECOMMENDATIONS_SECONDS, RERANK_SECONDS, RERANKS
 from mediagw.sona.schemas import (
@@ -29,7 +30,6 @@ from mediagw.sona.schemas import (
     RerankRequest,
     RerankResponse,
 )
-from mediagw.sona.state import SonaState
 
 ADMIN_SCOPE = "admin"
 
@@ -40,12 +40,6 @@ NOT_FOUND: dict[int | str, dict[str, object]] = {
 }
 
 
-def _state(request: Request) -> SonaState:
-    state: SonaState = request.app.state.sona
-    return state
-
-
-Ctx = Annotated[SonaState, Depends(_state)]
 Reader = Annotated[Principal, Depends(require_scopes("read"))]
 Writer = Annotated[Principal, Depends(require_scopes("write"))]
 

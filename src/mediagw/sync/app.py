@@ -13,8 +13,8 @@ from mediagw.common.health import Check
 from mediagw.common.settings import load_settings
 from mediagw.common.storage import open_pool, storage_checks
 from mediagw.common.tokens import Authenticator, TokenCodec
+from mediagw.sync.context import SyncContext
 from mediagw.sync.routes import internal_router, router
-from mediagw.sync.service import SyncState
 from mediagw.sync.settings import SyncSettings
 from mediagw.sync.ws import ws_router
 
@@ -42,7 +42,7 @@ def create_app(settings: SyncSettings | None = None) -> FastAPI:
         )
         authenticator = Authenticator(codec, redis)
         app.state.authenticator = authenticator
-        state = SyncState.build(settings, pool, redis, authenticator)
+        state = SyncContext.build(settings, pool, redis, authenticator)
         app.state.sync = state
         state.hub.start()
         try:
@@ -53,7 +53,7 @@ def create_app(settings: SyncSettings | None = None) -> FastAPI:
             await redis.aclose()
 
     def checks(app: FastAPI) -> dict[str, tuple[Check, bool]]:
-        state: SyncState = app.state.sync
+        state: SyncContext = app.state.sync
         return {**storage_checks(state.pool, state.redis)}
 
     return create_service_app(

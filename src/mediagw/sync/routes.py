@@ -15,9 +15,9 @@ from mediagw.common.paths import UuidPath
 from mediagw.common.security import require_scopes
 from mediagw.common.text import Printable
 from mediagw.common.tokens import Principal
+from mediagw.sync.context import SyncContext, sync_context
 from mediagw.sync.crdt import Op, wall_clock_ms
 from mediagw.sync.protocol import KEY_PATTERN, NO_NUL, SET_NAMES, JsonData, op_to_json
-from mediagw.sync.service import SyncState
 
 ERRORS: dict[int | str, dict[str, Any]] = {
     400: {"model": ErrorBody, "description": "Malformed request (e.g. body is not JSON)"},
@@ -43,11 +43,6 @@ Writer = Annotated[Principal, Depends(require_scopes("write"))]
 ContentId = Annotated[str, Path(min_length=1, max_length=256)]
 
 
-def _state(request: Request) -> SyncState:
-    state: SyncState = request.app.state.sync
-    return state
-
-
 class WatchlistItem(BaseModel):
     content_id: str
     added_at_ms: int
@@ -71,11 +66,11 @@ class OpResults(BaseModel):
 
 @router.get("/api/v1/watchlist", response_model=Watchlist, summary="The user's watchlist")
 async def get_watchlist(request: Request, principal: Reader) -> Watchlist:
-    items = await _state(request).store.watchlist(principal.user_id)
+    items = await sync_context(request).store.watchlist(principal.user_id)
     return Watchlist(items=[WatchlistItem(**item) for item in items])
 
 
-async def _server_ops(state: SyncState, user_id: str, ops: list[Op]) -> OpResults:
+async def _server_ops(state: SyncContext, user_id: str, ops: list[Op]) -> OpResults:
     try:
         applied = await state.apply_ops(user_id, None, ops, wall_clock_ms())
     except psycopg.errors.ForeignKeyViolation:
@@ -102,7 +97,7 @@ async def _server_ops(state: SyncState, user_id: str, ops: list[Op]) -> OpResult
     ),
 )
 async def add_to_watchlist(request: Request, content_id: ContentId, principal: Writer) -> OpResults:
-    state = _state(request)
+    state = sync_context(request)
     op_id = str(uuid.uuid4())
     op = Op(op_id, "or_add", "watchlist", state.clock.now(), element=content_id, tags=(op_id,))
     return await _server_ops(state, principal.user_id, [op])
@@ -116,7 +111,7 @@ async def add_to_watchlist(request: Request, content_id: ContentId, principal: W
 async def remove_from_watchlist(
     request: Request, content_id: ContentId, principal: Writer
 ) -> OpResults:
-    state = _state(request)
+    state = sync_context(request)
     op = Op(str(uuid.uuid4()), "or_remove", "watchlist", state.clock.now(), element=content_id)
     return await _server_ops(state, principal.user_id, [op])
 
@@ -127,7 +122,7 @@ class Presence(BaseModel):
 
 @router.get("/api/v1/sync/presence", response_model=Presence, summary="Devices online now")
 async def presence(request: Request, principal: Reader) -> Presence:
-    return Presence(devices=await _state(request).hub.online(principal.user_id))
+    return Presence(devices=await sync_context(request).hub.online(principal.user_id))
 
 
 # --- devices (users.devices) -------------------------------------------------------------
@@ -173,7 +168,7 @@ def _device(row: dict[str, Any]) -> Device:
     responses=links(200, forget_first=_forget_device("$response.body#/devices/0/id")),
 )
 async def list_devices(request: Request, principal: Reader) -> Devices:
-    async with _state(request).pool.connection() as conn:
+    async with sync_context(request).pool.connection() as conn:
         rows = await (
             await conn.execute(
                 "SELECT id::text AS id, device_key, type, name, platform, created_at, last_seen_at "
@@ -192,7 +187,7 @@ async def list_devices(request: Request, principal: Reader) -> Devices:
     responses=links(201, forget=_forget_device("$response.body#/id")),
 )
 async def register_device(request: Request, body: DeviceIn, principal: Writer) -> Device:
-    async with _state(request).pool.connection() as conn:
+    async with sync_context(request).pool.connection() as conn:
         try:
             row = await (
                 await conn.execute(
@@ -217,7 +212,7 @@ async def register_device(request: Request, body: DeviceIn, principal: Writer) -
     "/api/v1/devices/{device_id:uuid_text}", status_code=204, summary="Forget a registered device"
 )
 async def delete_device(request: Request, device_id: UuidPath, principal: Writer) -> Response:
-    async with _state(request).pool.connection() as conn:
+    async with sync_context(request).pool.connection() as conn:
         cursor = await conn.execute(
             "DELETE FROM users.devices WHERE id = %s AND user_id = %s",
             (device_id, principal.user_id),
@@ -276,7 +271,7 @@ async def internal_ops(request: Request, body: ServerOps, principal: Writer) -> 
         raise ApiError(
             403, "forbidden", "ops for another user need the admin scope", field="user_id"
         )
-    state = _state(request)
+    state = sync_context(request)
     ops: list[Op] = []
     for i, item in enumerate(body.ops):
         is_set = item.kind != "lww_set"

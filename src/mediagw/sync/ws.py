@@ -19,6 +19,7 @@ from fastapi import APIRouter, WebSocket
 from starlette.websockets import WebSocketDisconnect, WebSocketState
 
 from mediagw.common.tokens import InvalidToken, Principal
+from mediagw.sync.context import SyncContext
 from mediagw.sync.crdt import wall_clock_ms
 from mediagw.sync.hub import (
     CLOSE_POLICY,
@@ -42,7 +43,6 @@ from mediagw.sync.protocol import (
     op_to_json,
     parse_client,
 )
-from mediagw.sync.service import SyncState
 
 log = logging.getLogger("mediagw.sync")
 ws_router = APIRouter()
@@ -51,7 +51,7 @@ CLOSE_TIMEOUT_SECONDS = 2.0
 
 @ws_router.websocket("/api/v1/sync/ws")
 async def sync_socket(websocket: WebSocket) -> None:
-    state: SyncState = websocket.app.state.sync
+    state: SyncContext = websocket.app.state.sync
     await websocket.accept()
     principal, token = await _authenticate(websocket, state)
     if principal is None or token is None:
@@ -92,7 +92,7 @@ async def _close(websocket: WebSocket, code: int, reason: str) -> None:
 
 
 async def _authenticate(
-    websocket: WebSocket, state: SyncState
+    websocket: WebSocket, state: SyncContext
 ) -> tuple[Principal | None, str | None]:
     """The token from ``?access_token=`` or a first ``auth`` message; else close 4401."""
     query = parse_qs(websocket.scope.get("query_string", b"").decode())
@@ -120,7 +120,7 @@ async def _authenticate(
     return None, None
 
 
-async def _first_message_token(websocket: WebSocket, state: SyncState) -> str:
+async def _first_message_token(websocket: WebSocket, state: SyncContext) -> str:
     text = await asyncio.wait_for(
         websocket.receive_text(), state.settings.sync_auth_timeout_seconds
     )
@@ -134,7 +134,7 @@ class Session:
     def __init__(
         self,
         websocket: WebSocket,
-        state: SyncState,
+        state: SyncContext,
         conn: Connection,
         principal: Principal,
         token: str,

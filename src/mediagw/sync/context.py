@@ -1,9 +1,11 @@
-"""The sync service's shared state and its op pipeline (persist, ack, fan out)."""
+"""The sync service's context (its resources and op pipeline: persist, ack, fan out) and the
+dependency that hands it to routes."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from fastapi import Request
 from redis.asyncio import Redis
 
 from mediagw.common.storage import Pool
@@ -16,7 +18,7 @@ from mediagw.sync.store import Applied, SyncStore
 
 
 @dataclass
-class SyncState:
+class SyncContext:
     settings: SyncSettings
     pool: Pool
     redis: Redis
@@ -28,7 +30,7 @@ class SyncState:
     @classmethod
     def build(
         cls, settings: SyncSettings, pool: Pool, redis: Redis, authenticator: Authenticator
-    ) -> SyncState:
+    ) -> SyncContext:
         return cls(
             settings=settings,
             pool=pool,
@@ -64,3 +66,9 @@ class SyncState:
             }
             await self.hub.publish(user_id, message, origin=origin, sent_at_ms=received_at_ms)
         return applied
+
+
+def sync_context(request: Request) -> SyncContext:
+    """The app's context: for routes (``Depends(sync_context)``) and the socket handler."""
+    context: SyncContext = request.app.state.sync
+    return context

@@ -1,4 +1,4 @@
-"""What the SONA service keeps hot, and the background tasks that keep it fresh.
+"""What keeps SONA's hot data fresh: the background loaders its context holds.
 
 - :class:`CatalogueLoader`: the item matrix from content.embeddings ⋈ content.content, loaded at
   start-up and refreshed incrementally by ``updated_at`` every ``item_refresh_seconds`` (with a
@@ -18,13 +18,10 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from redis.asyncio import Redis
-
 from mediagw.common.storage import Pool
 from mediagw.sona import engine, store
 from mediagw.sona.catalogue import Catalogue
 from mediagw.sona.metrics import CATALOGUE_TITLES, NEIGHBOUR_PAIRS
-from mediagw.sona.profiles import ProfileStore
 from mediagw.sona.settings import SonaSettings
 
 log = logging.getLogger("mediagw.sona")
@@ -165,38 +162,6 @@ class SimilarityJob:
     async def cycle(self) -> None:
         if not await self.recompute():
             await self.load()
-
-
-@dataclass
-class SonaState:
-    settings: SonaSettings
-    pool: Pool
-    redis: Redis
-    loader: CatalogueLoader
-    similarity: SimilarityJob
-    profiles: ProfileStore
-    tasks: list[asyncio.Task[None]] = field(default_factory=list)
-
-    @property
-    def catalogue(self) -> Catalogue:
-        return self.loader.snapshot
-
-    async def rerank(
-        self, user_id: str, candidates: Sequence[str], limit: int | None
-    ) -> tuple[list[tuple[str, float]], bool]:
-        """The hot path: (content id, score) best first, and whether it is personalised.
-        No database call while the profile is cached (in process, else Redis)."""
-        profile = await self.profiles.get(user_id)
-        if not profile.has_history:
-            return engine.given_order(candidates, limit), False
-        catalogue = self.loader.snapshot
-        similarity = self.similarity
-        derived = engine.derive(profile, catalogue, similarity.table, similarity.version)
-        return engine.rerank(catalogue, derived, candidates, self.settings.weights, limit), True
-
-    async def refresh_catalogue(self) -> int:
-        async with self.pool.connection() as conn:
-            return await self.loader.refresh(conn)
 
 
 async def every(

@@ -1,9 +1,12 @@
-"""What the playback routes share, built in the app's lifespan."""
+"""What the playback routes share, built in the app's lifespan, and the dependency that hands
+it to them."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Annotated
 
+from fastapi import Depends, Request
 from redis.asyncio import Redis
 
 from mediagw.common.storage import Pool
@@ -15,7 +18,7 @@ from mediagw.playback.settings import PlaybackSettings
 
 
 @dataclass
-class PlaybackState:
+class PlaybackContext:
     settings: PlaybackSettings
     pool: Pool
     redis: Redis
@@ -23,3 +26,11 @@ class PlaybackState:
     sessions: SessionStore
     publisher: SyncPublisher
     rule: CompletionRule
+
+
+def _context(request: Request) -> PlaybackContext:
+    context: PlaybackContext = request.app.state.playback
+    return context
+
+
+Ctx = Annotated[PlaybackContext, Depends(_context)]
