@@ -126,7 +126,38 @@ async def audit(
 
 
 class AuthorizationCodes:
-    """What a code started, so a second use of it can undo that (RFC 6749 §4.1.2)."""
+    """Single-use PKCE codes, and what each started, so a second use of a code can undo that
+    (RFC 6749 §4.1.2)."""
+
+    @staticmethod
+    async def insert(
+        conn: Conn,
+        code_hash: str,
+        client_id: str,
+        user_id: str,
+        redirect_uri: str,
+        scope: str,
+        code_challenge: str,
+        ttl_seconds: float,
+    ) -> None:
+        await conn.execute(
+            """INSERT INTO auth.authorization_codes
+                   (code_hash, client_id, user_id, redirect_uri, scope, code_challenge, expires_at)
+               VALUES (%s, %s, %s, %s, %s, %s, now() + make_interval(secs => %s))""",
+            (code_hash, client_id, user_id, redirect_uri, scope, code_challenge, ttl_seconds),
+        )
+
+    @staticmethod
+    async def consume(conn: Conn, code_hash: str) -> DictRow | None:
+        """Mark a live, unused code used and return it; None for any other code. Consumed
+        before any other check, so a wrong verifier still burns it."""
+        cursor = await conn.execute(
+            """UPDATE auth.authorization_codes SET used_at = now()
+                WHERE code_hash = %s AND used_at IS NULL AND expires_at > now()
+            RETURNING *""",
+            (code_hash,),
+        )
+        return await cursor.fetchone()
 
     @staticmethod
     async def link_family(conn: Conn, code_hash: str, family_id: str) -> None:
@@ -148,6 +179,71 @@ class AuthorizationCodes:
             (code_hash,),
         )
         return await cursor.fetchone()
+
+
+class DeviceCodes:
+    """The device authorization grant's codes (RFC 8628)."""
+
+    @staticmethod
+    async def insert(
+        conn: Conn,
+        code_hash: str,
+        user_code: str,
+        client_id: str,
+        scope: str,
+        interval_seconds: int,
+        ttl_seconds: float,
+    ) -> None:
+        await conn.execute(
+            """INSERT INTO auth.device_codes
+                   (device_code_hash, user_code, client_id, scope, interval_seconds, expires_at)
+               VALUES (%s, %s, %s, %s, %s, now() + make_interval(secs => %s))""",
+            (code_hash, user_code, client_id, scope, interval_seconds, ttl_seconds),
+        )
+
+    @staticmethod
+    async def decide(
+        conn: Conn, user_code: str, status: str, user_id: str, approve: bool
+    ) -> DictRow | None:
+        """Approve or deny a pending, live code; its ``client_id``, or None."""
+        cursor = await conn.execute(
+            """UPDATE auth.device_codes
+                  SET status = %s, user_id = %s,
+                      approved_at = CASE WHEN %s THEN now() END
+                WHERE user_code = %s AND status = 'pending' AND expires_at > now()
+            RETURNING client_id""",
+            (status, user_id, approve, user_code),
+        )
+        return await cursor.fetchone()
+
+    @staticmethod
+    async def lock(conn: Conn, code_hash: str) -> DictRow | None:
+        """The code, locked for this poll, with ``expired`` and ``too_fast`` computed."""
+        cursor = await conn.execute(
+            """SELECT *, (expires_at <= now()) AS expired,
+                      (last_polled_at IS NOT NULL AND
+                       last_polled_at > now() - make_interval(secs => interval_seconds)) AS too_fast
+                 FROM auth.device_codes WHERE device_code_hash = %s FOR UPDATE""",
+            (code_hash,),
+        )
+        return await cursor.fetchone()
+
+    @staticmethod
+    async def polled(conn: Conn, code_hash: str, *, slow_down: bool) -> None:
+        """Record a poll; a client polling too fast waits 5 s longer from now on (≤ 60 s)."""
+        await conn.execute(
+            """UPDATE auth.device_codes SET last_polled_at = now(), interval_seconds =
+                      least(60, interval_seconds + CASE WHEN %s THEN 5 ELSE 0 END)
+                WHERE device_code_hash = %s""",
+            (slow_down, code_hash),
+        )
+
+    @staticmethod
+    async def mark_used(conn: Conn, code_hash: str) -> None:
+        await conn.execute(
+            "UPDATE auth.device_codes SET used_at = now() WHERE device_code_hash = %s",
+            (code_hash,),
+        )
 
 
 class Clients:

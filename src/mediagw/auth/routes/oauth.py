@@ -24,7 +24,14 @@ from mediagw.auth.crypto import (
     same,
     token_hash,
 )
-from mediagw.auth.issuer import Device, refresh, revoke_family, scopes_for_roles, start_session
+from mediagw.auth.issuer import (
+    Device,
+    TokenPair,
+    refresh,
+    revoke_family,
+    scopes_for_roles,
+    start_session,
+)
 from mediagw.auth.oauth_errors import OAuthError, OAuthErrorBody
 from mediagw.auth.schemas import (
     GRANT_DEVICE_CODE,
@@ -166,12 +173,9 @@ async def authorize(
     scopes = _scope_set(scope, frozenset(client["allowed_scopes"]) & principal.scopes, "scope")
     code = new_token()
     async with ctx.pool.connection() as conn, conn.transaction():
-        await conn.execute(
-            """INSERT INTO auth.authorization_codes
-                   (code_hash, client_id, user_id, redirect_uri, scope, code_challenge, expires_at)
-               VALUES (%s, %s, %s, %s, %s, %s, now() + make_interval(secs => %s))""",
-            (token_hash(code), client_id, principal.user_id, redirect_uri, " ".join(sorted(scopes)),
-             code_challenge, ctx.settings.authorization_code_ttl_seconds),
+        await store.AuthorizationCodes.insert(
+            conn, token_hash(code), client_id, principal.user_id, redirect_uri,
+            " ".join(sorted(scopes)), code_challenge, ctx.settings.authorization_code_ttl_seconds,
         )  # fmt: skip
     params = {"code": code, **({"state": state} if state is not None else {})}
     separator = "&" if "?" in redirect_uri else "?"
@@ -229,12 +233,9 @@ async def device_code(request: Request, ctx: Ctx) -> DeviceCodeResponse:
     code, user_code = new_token(), new_user_code()
     settings = ctx.settings
     async with ctx.pool.connection() as conn, conn.transaction():
-        await conn.execute(
-            """INSERT INTO auth.device_codes
-                   (device_code_hash, user_code, client_id, scope, interval_seconds, expires_at)
-               VALUES (%s, %s, %s, %s, %s, now() + make_interval(secs => %s))""",
-            (token_hash(code), user_code, body.client_id, " ".join(sorted(scopes)),
-             settings.device_code_interval_seconds, settings.device_code_ttl_seconds),
+        await store.DeviceCodes.insert(
+            conn, token_hash(code), user_code, body.client_id, " ".join(sorted(scopes)),
+            settings.device_code_interval_seconds, settings.device_code_ttl_seconds,
         )  # fmt: skip
     verification = f"{settings.public_url}/device"
     return DeviceCodeResponse(
@@ -262,15 +263,9 @@ async def device_approve(
     """The signed-in user approves (or denies) the device showing ``user_code``."""
     status = "approved" if body.approve else "denied"
     async with ctx.pool.connection() as conn, conn.transaction():
-        cursor = await conn.execute(
-            """UPDATE auth.device_codes
-                  SET status = %s, user_id = %s,
-                      approved_at = CASE WHEN %s THEN now() END
-                WHERE user_code = %s AND status = 'pending' AND expires_at > now()
-            RETURNING client_id""",
-            (status, principal.user_id, body.approve, normalise_user_code(body.user_code)),
+        row = await store.DeviceCodes.decide(
+            conn, normalise_user_code(body.user_code), status, principal.user_id, body.approve
         )
-        row = await cursor.fetchone()
         if row is None:
             raise ApiError(
                 404,
@@ -339,6 +334,7 @@ async def _params(request: Request, *, oauth: bool) -> dict[str, Any]:
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     raw = await request.body()
     problem: str | None = None
+    status = 400
     data: Any = {}
     if content_type == FORM:
         try:
@@ -357,11 +353,11 @@ async def _params(request: Request, *, oauth: bool) -> dict[str, Any]:
         if not isinstance(data, dict):
             problem = "JSON body must be an object"
     else:
-        problem = f"send {FORM} or application/json"
+        problem, status = f"send {FORM} or application/json", 415
     if problem:
         if oauth:
             raise OAuthError("invalid_request", problem, "body")
-        raise ApiError(415 if "send" in problem else 400, "invalid_body", problem, field="body")
+        raise ApiError(status, "invalid_body", problem, field="body")
     return dict(data)
 
 
@@ -398,7 +394,7 @@ async def _authenticate_client(
     return dict(client)
 
 
-async def _code_grant(ctx: AuthContext, body: TokenRequest, device: Device) -> Any:
+async def _code_grant(ctx: AuthContext, body: TokenRequest, device: Device) -> TokenPair:
     code = _required(body.code, "code")
     verifier = _required(body.code_verifier, "code_verifier")
     client = await _authenticate_client(
@@ -406,13 +402,7 @@ async def _code_grant(ctx: AuthContext, body: TokenRequest, device: Device) -> A
     )
     async with ctx.pool.connection() as conn, conn.transaction():
         # Consume first: a wrong verifier still burns the code, so codes cannot be brute-forced.
-        cursor = await conn.execute(
-            """UPDATE auth.authorization_codes SET used_at = now()
-                WHERE code_hash = %s AND used_at IS NULL AND expires_at > now()
-            RETURNING *""",
-            (token_hash(code),),
-        )
-        row = await cursor.fetchone()
+        row = await store.AuthorizationCodes.consume(conn, token_hash(code))
     if row is None:
         await _revoke_what_the_code_started(ctx, token_hash(code), device)
         raise OAuthError(
@@ -454,20 +444,13 @@ async def _revoke_what_the_code_started(ctx: AuthContext, code_hash: str, device
         )  # fmt: skip
 
 
-async def _device_grant(ctx: AuthContext, body: TokenRequest, device: Device) -> Any:
+async def _device_grant(ctx: AuthContext, body: TokenRequest, device: Device) -> TokenPair:
     code = _required(body.device_code, "device_code")
     client = await _authenticate_client(
         ctx, _required(body.client_id, "client_id"), body.client_secret
     )
     async with ctx.pool.connection() as conn, conn.transaction():
-        cursor = await conn.execute(
-            """SELECT *, (expires_at <= now()) AS expired,
-                      (last_polled_at IS NOT NULL AND
-                       last_polled_at > now() - make_interval(secs => interval_seconds)) AS too_fast
-                 FROM auth.device_codes WHERE device_code_hash = %s FOR UPDATE""",
-            (token_hash(code),),
-        )
-        row = await cursor.fetchone()
+        row = await store.DeviceCodes.lock(conn, token_hash(code))
         if row is None or row["client_id"] != client["client_id"]:
             raise OAuthError("invalid_grant", "device code is unknown", "device_code")
         if row["used_at"] is not None:
@@ -478,12 +461,7 @@ async def _device_grant(ctx: AuthContext, body: TokenRequest, device: Device) ->
             raise OAuthError("access_denied", "the user denied this device", "device_code")
         if row["status"] == "pending":
             slow = bool(row["too_fast"])
-            await conn.execute(
-                """UPDATE auth.device_codes SET last_polled_at = now(), interval_seconds =
-                          least(60, interval_seconds + CASE WHEN %s THEN 5 ELSE 0 END)
-                    WHERE device_code_hash = %s""",
-                (slow, token_hash(code)),
-            )
+            await store.DeviceCodes.polled(conn, token_hash(code), slow_down=slow)
             pending = OAuthError(
                 "slow_down" if slow else "authorization_pending",
                 "polling too fast; wait longer between requests"
@@ -493,10 +471,7 @@ async def _device_grant(ctx: AuthContext, body: TokenRequest, device: Device) ->
             )
         else:
             pending = None
-            await conn.execute(
-                "UPDATE auth.device_codes SET used_at = now() WHERE device_code_hash = %s",
-                (token_hash(code),),
-            )
+            await store.DeviceCodes.mark_used(conn, token_hash(code))
             user = await store.Users.by_id(conn, str(row["user_id"]))
             assert user is not None
             scopes = frozenset(str(row["scope"]).split()) & scopes_for_roles(user["roles"])
