@@ -242,22 +242,28 @@ def _not_judged(
     rows = []
     for metric in (*PERCENTILES, "error_rate", "throughput_rps"):
         b, c = _value(base, metric), _value(cand, metric)
-        rows.append(
-            MetricComparison(
-                endpoint,
-                metric,
-                b,
-                c,
-                c / b if b else 1.0,
-                Change.NOT_JUDGED,
-                None,
-                None,
-                None,
-                context.min_effect(endpoint, metric),
-                why,
-            )
-        )
+        rows.append(_unjudged(context, endpoint, metric, (b, c), why))
     return rows
+
+
+def _unjudged(
+    context: _Context, endpoint: str, metric: str, values: tuple[float, float], why: str
+) -> MetricComparison:
+    """A NOT_JUDGED row: both values shown, no test, the reason as its evidence."""
+    b, c = values
+    return MetricComparison(
+        endpoint,
+        metric,
+        b,
+        c,
+        c / b if b else 1.0,
+        Change.NOT_JUDGED,
+        None,
+        None,
+        None,
+        context.min_effect(endpoint, metric),
+        why,
+    )
 
 
 def _value(summary: Mapping[str, Any], metric: str) -> float:
@@ -352,21 +358,12 @@ def _tail_not_judged(
     beyond: int,
 ) -> MetricComparison:
     percentile, _ = PERCENTILES[metric]
-    b, c = base.percentile(percentile) / 1000, cand.percentile(percentile) / 1000
-    return MetricComparison(
-        endpoint,
-        metric,
-        b,
-        c,
-        c / b if b else 1.0,
-        Change.NOT_JUDGED,
-        None,
-        None,
-        None,
-        context.min_effect(endpoint, metric),
+    values = (base.percentile(percentile) / 1000, cand.percentile(percentile) / 1000)
+    why = (
         f"not judged: {beyond} requests beyond the {metric} (< {MIN_TAIL}); "
-        "a tail needs more requests than this run has",
+        "a tail needs more requests than this run has"
     )
+    return _unjudged(context, endpoint, metric, values, why)
 
 
 TAILS = tuple(metric for metric in PERCENTILES if metric not in run_shift.NORMALIZED)
