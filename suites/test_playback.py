@@ -29,6 +29,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from harness.accounts import insert_user
 from harness.isolation import IsolatedDatabase, RedisDatabase
 from mediagw.common import peers
 from mediagw.common.tokens import TokenCodec
@@ -126,12 +127,7 @@ def seed(conn: psycopg.Connection[Any]) -> Seed:
         )
 
     def user(name: str) -> str:
-        row = conn.execute(
-            "INSERT INTO auth.users (email, email_verified_at) VALUES (%s, now()) RETURNING id",
-            (f"{name}-{uuid.uuid4().hex[:8]}@example.test",),
-        ).fetchone()
-        assert row is not None
-        return str(row[0])
+        return insert_user(conn, name)
 
     def title(name: str, kind: str, runtime: int | None, platforms: dict[str, str]) -> str:
         row = conn.execute(

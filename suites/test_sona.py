@@ -23,6 +23,7 @@ import psycopg
 import pytest
 import redis
 
+from harness.accounts import insert_user
 from harness.isolation import IsolatedDatabase, RedisDatabase
 from mediagw.common.embedding import HashingEmbedder, content_text
 from mediagw.common.tokens import TokenCodec
@@ -72,15 +73,6 @@ class World:
     def headers(self, user_id: str, scopes: tuple[str, ...] = ("read", "write")) -> dict[str, str]:
         token, _ = self.codec.issue(user_id, set(scopes))
         return {"Authorization": f"Bearer {token}"}
-
-
-def insert_user(conn: psycopg.Connection[Any]) -> str:
-    row = conn.execute(
-        "INSERT INTO auth.users (email, email_verified_at) VALUES (%s, now()) RETURNING id::text",
-        (f"sona-{uuid.uuid4().hex[:10]}@example.test",),
-    ).fetchone()
-    assert row is not None
-    return str(row[0])
 
 
 def insert_title(
@@ -184,7 +176,7 @@ def run(
 def new_user(pg_database: IsolatedDatabase) -> Callable[[], str]:
     def make() -> str:
         with psycopg.connect(pg_database.url, autocommit=True) as conn:
-            return insert_user(conn)
+            return insert_user(conn, "sona")
 
     return make
 

@@ -29,18 +29,14 @@ import redis
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
+from harness.accounts import insert_user
+from harness.backends.process import free_port
 from harness.isolation import IsolatedDatabase, RedisDatabase
 from mediagw.common.tokens import TokenCodec
 from mediagw.sync.settings import SyncSettings
 
 pytestmark = pytest.mark.integration
 TIMEOUT = 5.0
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass
@@ -68,13 +64,7 @@ class World:
 
     def user(self) -> str:
         with psycopg.connect(self.db.url, autocommit=True) as conn:
-            row = conn.execute(
-                "INSERT INTO auth.users (email, email_verified_at) VALUES (%s, now()) "
-                "RETURNING id::text",
-                (f"sync-{uuid.uuid4().hex[:10]}@example.test",),
-            ).fetchone()
-        assert row is not None
-        return str(row[0])
+            return insert_user(conn, "sync")
 
     def token(self, user_id: str, scopes: tuple[str, ...] = ("read", "write")) -> str:
         return self.codec.issue(user_id, set(scopes))[0]

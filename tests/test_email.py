@@ -9,7 +9,6 @@ import json
 import os
 import re
 import smtplib
-import socket
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from email.message import EmailMessage
@@ -20,6 +19,7 @@ import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
+from harness.backends.process import free_port
 from harness.mailbox import Mailbox
 from mediagw.auth.email import Email, FileOutboxEmailSender, SmtpEmailSender, email_sender
 from mediagw.auth.settings import AuthSettings
@@ -130,13 +130,6 @@ class Collector:
         self.logins.append((mechanism, login, password))
         ok = (login, password) == ("mailer@example.org", "p@ss:word")
         return AuthResult(success=ok, handled=False)  # handled=False: the server answers 535
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 @pytest.fixture

@@ -1,11 +1,14 @@
-"""Create and sign in users through the public API — for suites, benchmarks and load runs."""
+"""Create and sign in users through the public API — for suites, benchmarks and load runs —
+and, for suites that run one service alone, straight in the database (``insert_user``)."""
 
 from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
+from typing import Any
 
 import httpx
+import psycopg
 
 from harness.mailbox import Mailbox
 
@@ -78,3 +81,15 @@ def refresh(client: httpx.Client, account: Account) -> Account:
     )
     account.remember(expect(response, 200).json())
     return account
+
+
+def insert_user(conn: psycopg.Connection[Any], prefix: str = "user") -> str:
+    """A verified user straight in ``auth.users``, for suites that run one service without the
+    auth service in front; returns its id. The e-mail is unique (``prefix-<random>``)."""
+    row = conn.execute(
+        "INSERT INTO auth.users (email, email_verified_at) VALUES (%s, now()) RETURNING id::text",
+        (f"{prefix}-{uuid.uuid4().hex[:10]}@example.test",),
+    ).fetchone()
+    if row is None:
+        raise RuntimeError("INSERT … RETURNING gave no row")
+    return str(row[0])
