@@ -7,6 +7,7 @@ import re
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -19,6 +20,9 @@ from harness.stack import Stack
 pytestmark = pytest.mark.integration
 
 MGH = str(Path(sys.executable).with_name("mgh"))
+STOP_SECONDS = 60
+"""Ctrl-C stops Prometheus, Alertmanager and InfluxDB one after another, each given 10 s to
+shut down cleanly before it is killed."""
 
 
 def test_obs_check_passes_on_the_committed_files() -> None:
@@ -68,6 +72,12 @@ def test_obs_up_scrapes_the_target_reports_coverage_and_stops_on_ctrl_c(
             prometheus = _read_until(process, r"^prometheus\s+(http://\S+)", 60).group(1)
             alertmanager = _read_until(process, r"^alertmanager\s+(http://\S+)", 5).group(1)
             _read_until(process, r"^export MGH_PROMETHEUS_URL=", 5)
+            # From here on the output is drained in the background: a pipe left unread fills
+            # with notifications and blocks the command, and then Ctrl-C cannot stop it.
+            stdout = process.stdout
+            assert stdout is not None
+            drainer = threading.Thread(target=stdout.read, daemon=True)
+            drainer.start()
             deadline = time.monotonic() + 30
             while True:
                 result = httpx.get(
@@ -91,7 +101,12 @@ def test_obs_up_scrapes_the_target_reports_coverage_and_stops_on_ctrl_c(
             assert (tmp_path / "alert-coverage.md").is_file()
         finally:
             process.send_signal(signal.SIGINT)
-            process.wait(timeout=30)
+            try:
+                process.wait(timeout=STOP_SECONDS)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+                pytest.fail(f"mgh obs up did not stop within {STOP_SECONDS} s of Ctrl-C")
     assert process.returncode == 0
     for url in (prometheus, alertmanager):
         with pytest.raises(httpx.ConnectError):
