@@ -58,6 +58,7 @@ from harness.gate.runs import (
     key,
     tail_count,
     unusable,
+    with_tail,
 )
 
 SLO_FILE = Path(__file__).resolve().parents[3] / "load" / "slo.yaml"
@@ -393,10 +394,9 @@ def _shift_rows(
     context: _Context, rows: Sequence[MetricComparison], factors: Mapping[str, float]
 ) -> list[MetricComparison]:
     """Each percentile's run-wide shift judged against its own calibrated noise
-    (``harness.gate.shift``). The evidence is the endpoints' own raw intervals: a shift is a
-    regression only when it is beyond the minimum effect *and* most judged endpoints are
-    significantly slower on that percentile (the raw ratio's interval above 1), an improvement
-    in the mirror case."""
+    (``harness.gate.shift``). The evidence is the endpoints' own raw intervals: a shift is
+    SHIFTED only when it is beyond the minimum effect *and* most judged endpoints moved the same
+    way significantly on that percentile (the raw ratio's interval above 1, or below it)."""
     out = []
     for metric, factor in factors.items():
         own = [row for row in rows if row.metric == metric and row.ci_low is not None]
@@ -523,19 +523,6 @@ def _throughput(context: _Context, endpoint: str, counts: tuple[int, int]) -> Me
     )
 
 
-def _with_tail(
-    endpoints: Sequence[str],
-    metric: str,
-    *per_run: Mapping[str, Mapping[str, float]],
-) -> list[str]:
-    """The endpoints whose ``metric`` has ``MIN_TAIL`` requests beyond it in every run."""
-    return [
-        name
-        for name in endpoints
-        if all(tail_count(int(figs[name]["count"]), metric) >= MIN_TAIL for figs in per_run)
-    ]
-
-
 def compare(
     baseline: Run, candidate: Run, *, noise: Noise | None = None, settings: Settings | None = None
 ) -> tuple[list[MetricComparison], list[str]]:
@@ -564,7 +551,7 @@ def compare(
         metric: run_shift.shift(base_figures, cand_figures, tails, metric)
         for metric in run_shift.SHIFTED
         if shifts_known
-        and len(tails := _with_tail(judged, metric, base_figures, cand_figures))
+        and len(tails := with_tail(judged, metric, (base_figures, cand_figures)))
         >= run_shift.MIN_ENDPOINTS
     }
     for endpoint in shared:

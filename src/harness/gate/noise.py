@@ -52,14 +52,13 @@ import numpy as np
 from harness.gate import shift as run_shift
 from harness.gate.model import Run
 from harness.gate.runs import (
-    MIN_TAIL,
     OVERALL,
     PERCENTILES,
     comparability,
     figures,
     key,
-    tail_count,
     unusable,
+    with_tail,
 )
 
 VERSION = 2
@@ -216,14 +215,7 @@ def calibrate(
     per_run = [figures(run) for run in runs]
     shared = set.intersection(*(set(f) for f in per_run)) - {OVERALL}
     endpoints = sorted(e for e in shared if all(f[e]["count"] >= min_samples for f in per_run))
-    tails = {
-        metric: [
-            e
-            for e in endpoints
-            if all(tail_count(int(f[e]["count"]), metric) >= MIN_TAIL for f in per_run)
-        ]
-        for metric in PERCENTILES
-    }
+    tails = {metric: with_tail(endpoints, metric, per_run) for metric in PERCENTILES}
     shifts = {metric: _shifts(per_run, tails[metric], metric) for metric in run_shift.SHIFTED}
     min_effects: dict[str, dict[str, float]] = {}
     observed: dict[str, dict[str, list[float]]] = {}

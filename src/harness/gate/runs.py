@@ -13,7 +13,7 @@ import binascii
 import json
 import statistics
 import zlib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -56,6 +56,18 @@ def tail_count(count: int, metric: str) -> int:
     """How many of ``count`` requests lie beyond ``metric``'s percentile."""
     percentile, _ = PERCENTILES[metric]
     return int(count * (100.0 - percentile) / 100.0)
+
+
+def with_tail(
+    endpoints: Sequence[str], metric: str, per_run: Sequence[Mapping[str, Mapping[str, float]]]
+) -> list[str]:
+    """The endpoints whose ``metric`` has ``MIN_TAIL`` requests beyond it in every run
+    (``figures`` of each run)."""
+    return [
+        name
+        for name in endpoints
+        if all(tail_count(int(figs[name]["count"]), metric) >= MIN_TAIL for figs in per_run)
+    ]
 
 
 _DECODE_ERRORS = (
