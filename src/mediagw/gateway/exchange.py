@@ -7,9 +7,10 @@ The cache saves a call to auth per request; it must never outlive what it stands
   exchanged from it at once, and the gateway then drops its entry (``forget``);
 * entries are evicted when they expire (on every insert), so the cache cannot grow with keys
   seen once;
-* auth being down is auth's failure, not the gateway's: timeouts answer 504, transport errors
-  and 5xx 502, and after a run of them the same circuit breaker as auth's other traffic opens
-  (503 with ``Retry-After``). A non-JSON error body never becomes a 500.
+* auth being down is auth's failure, not the gateway's: the call goes through the same
+  ``upstream.guarded`` as routed requests — timeouts 504, transport errors 502, and after a run
+  of them auth's circuit breaker opens (503 with ``Retry-After``); a 5xx answer is 502. A
+  non-JSON error body never becomes a 500.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import httpx
 
 from mediagw.common.errors import ApiError
 from mediagw.gateway.breaker import CircuitBreaker
+from mediagw.gateway.upstream import guarded
 
 EXCHANGE_PATH = "/api/v1/auth/api-keys/exchange"
 MARGIN_SECONDS = 30
@@ -73,36 +75,15 @@ class ApiKeyExchange:
             del self._cache[digest]
 
     async def _exchange(self, api_key: str) -> tuple[str, float]:
-        if self.breaker is not None and not self.breaker.allow():
-            raise ApiError(
-                503,
-                "upstream_unavailable",
-                "auth is failing; API keys cannot be checked for a moment",
-                headers={"Retry-After": str(self.breaker.retry_after())},
-            )
-        try:
-            response = await self.client.post(EXCHANGE_PATH, headers={"x-api-key": api_key})
-        except httpx.TimeoutException:
-            self._failed()
-            raise ApiError(504, "upstream_timeout", "auth did not answer in time") from None
-        except httpx.TransportError as exc:
-            self._failed()
-            raise ApiError(
-                502,
-                "upstream_unreachable",
-                f"auth is unreachable, API keys cannot be checked: {exc}",
-            ) from None
-        except BaseException:
-            if self.breaker is not None:
-                self.breaker.release()
-            raise
+        response = await guarded(
+            "auth",
+            self.breaker,
+            lambda: self.client.post(EXCHANGE_PATH, headers={"x-api-key": api_key}),
+        )
         if response.status_code >= 500:
-            self._failed()
             raise ApiError(
                 502, "upstream_error", f"auth answered {response.status_code} to an API key check"
             )
-        if self.breaker is not None:
-            self.breaker.record_success()
         if response.status_code != 200:
             detail = _error_detail(response)
             raise ApiError(
@@ -118,7 +99,3 @@ class ApiKeyExchange:
             raise ApiError(
                 502, "upstream_error", "auth's API key exchange answered without a token"
             ) from None
-
-    def _failed(self) -> None:
-        if self.breaker is not None:
-            self.breaker.record_failure()

@@ -22,6 +22,44 @@ HOP_BY_HOP = frozenset(
 )  # fmt: skip
 
 
+async def guarded(
+    name: str,
+    breaker: CircuitBreaker | None,
+    call: Callable[[], Awaitable[httpx.Response]],
+) -> httpx.Response:
+    """One call to the service ``name`` behind its circuit breaker: refused at once while the
+    breaker is open (503 with ``Retry-After``); a timeout is 504 and a transport failure 502,
+    both counted against the breaker, as is a 5xx answer (which is returned: the caller decides
+    what a 5xx becomes). Used for routed requests and for the gateway's API-key exchange."""
+    if breaker is not None and not breaker.allow():
+        raise ApiError(
+            503,
+            "upstream_unavailable",
+            f"{name} is failing; the gateway stopped calling it for a moment",
+            headers={"Retry-After": str(breaker.retry_after())},
+        )
+    try:
+        response = await call()
+    except httpx.TimeoutException:
+        if breaker is not None:
+            breaker.record_failure()
+        raise ApiError(504, "upstream_timeout", f"{name} did not answer in time") from None
+    except httpx.TransportError as exc:
+        if breaker is not None:
+            breaker.record_failure()
+        raise ApiError(502, "upstream_unreachable", f"{name} is unreachable: {exc}") from None
+    except BaseException:
+        if breaker is not None:
+            breaker.release()
+        raise
+    if breaker is not None:
+        if response.status_code >= 500:
+            breaker.record_failure()
+        else:
+            breaker.record_success()
+    return response
+
+
 class Upstream(Protocol):
     name: str
 
@@ -88,7 +126,7 @@ class HttpUpstream:
         return document
 
     async def _forward(self, scope: Scope, receive: Receive) -> httpx.Response:
-        """Send the request upstream; transport failures count against the breaker."""
+        """Send the request upstream (``guarded`` maps its failures)."""
         body = b""
         while True:
             message = await receive()
@@ -114,34 +152,10 @@ class HttpUpstream:
         if scope.get("query_string"):
             url += "?" + scope["query_string"].decode("latin-1")
         request = self.client.build_request(scope["method"], url, headers=headers, content=body)
-        try:
-            return await self.client.send(request, stream=True)
-        except httpx.TimeoutException:
-            self.breaker.record_failure()
-            raise ApiError(504, "upstream_timeout", f"{self.name} did not answer in time") from None
-        except httpx.TransportError as exc:
-            self.breaker.record_failure()
-            raise ApiError(
-                502, "upstream_unreachable", f"{self.name} is unreachable: {exc}"
-            ) from None
+        return await self.client.send(request, stream=True)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if not self.breaker.allow():
-            raise ApiError(
-                503,
-                "upstream_unavailable",
-                f"{self.name} is failing; the gateway stopped calling it for a moment",
-                headers={"Retry-After": str(self.breaker.retry_after())},
-            )
-        try:
-            response = await self._forward(scope, receive)
-        except BaseException:
-            self.breaker.release()
-            raise
-        if response.status_code >= 500:
-            self.breaker.record_failure()
-        else:
-            self.breaker.record_success()
+        response = await guarded(self.name, self.breaker, lambda: self._forward(scope, receive))
         try:
             await send(
                 {
