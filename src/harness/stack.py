@@ -57,6 +57,8 @@ class Stack:
     admin: Account | None = None
     """An admin account of a launched stack (ADMIN_EMAIL, random password)."""
     seeded: list[RunResult] = field(default_factory=list)
+    seeding_seconds: float = 0.0
+    """Wall time of the whole seeding (its runs overlap)."""
     env: dict[str, str] = field(default_factory=dict, repr=False)
     _cleanup: ExitStack = field(default_factory=ExitStack, repr=False)
     processes: dict[str, ManagedProcess] = field(default_factory=dict, repr=False)
@@ -206,7 +208,9 @@ def launch(
                 stack.admin = login(client, register_verified(client, mailbox, ADMIN_EMAIL))
             if seed and stack.admin is not None:
                 platforms = seed_platforms or [p.id for p in catalogue.PLATFORMS]
+                began = time.monotonic()
                 stack.seeded = seed_catalogue(client, stack.admin, platforms, timeout=600)
+                stack.seeding_seconds = time.monotonic() - began
         return stack
     except BaseException:
         cleanup.close()

@@ -82,10 +82,9 @@ def target_for(request: LoadRequest, progress: Callable[[str], None]) -> Iterato
             )
         )
         items = sum(r.counts.get("fetched", 0) for r in stack.seeded)
-        seeding = sum(r.seconds for r in stack.seeded)
         progress(
             f"stack: gateway at {stack.base_url}, {items} feed items ingested "
-            f"(seeding {seeding:.0f} s), ready in {time.monotonic() - began:.0f} s"
+            f"(seeding {stack.seeding_seconds:.0f} s), ready in {time.monotonic() - began:.0f} s"
         )
         mailbox = str(stack.mailbox.directory) if stack.mailbox else None
         yield Target(stack.base_url, mailbox, "all-in-one", request.stack_workers, backends)

@@ -46,6 +46,7 @@ from typing import Any
 
 from qdrant_client import QdrantClient, models
 
+from mediagw.common.real_array import vector_list
 from mediagw.common.storage import Pool
 from mediagw.common.vectors import ensure_collection
 from mediagw.discovery.metrics import INDEX_DELETES, INDEX_SYNC_ERRORS, INDEX_UPSERTS, VECTOR_PATHS
@@ -296,7 +297,7 @@ _SINCE = (
 )
 _ROWS = (
     "SELECT c.id::text AS id, c.title, c.type, c.genres, c.moods, c.release_year,"
-    " c.rating::float8 AS rating, c.popularity, e.vector,"
+    " c.rating::float8 AS rating, c.popularity, array_send(e.vector) AS vector,"
     " coalesce((SELECT array_agg(DISTINCT a.platform) FROM content.availability a"
     "   WHERE a.content_id = c.id), '{}') AS platforms,"
     " coalesce((SELECT array_agg(DISTINCT a.region::text) FROM content.availability a"
@@ -311,7 +312,7 @@ def point(row: Mapping[str, Any]) -> models.PointStruct:
     """A title as a Qdrant point: the payload ingestion writes, id = the content uuid."""
     return models.PointStruct(
         id=str(row["id"]),
-        vector=[float(v) for v in row["vector"]],
+        vector=vector_list(row["vector"], row["id"]),
         payload={
             "title": row["title"],
             "type": row["type"],

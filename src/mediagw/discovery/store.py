@@ -14,6 +14,7 @@ from urllib.parse import quote
 from psycopg import AsyncConnection, sql
 from psycopg.rows import DictRow
 
+from mediagw.common.real_array import decode_real_array
 from mediagw.discovery.query import Filters
 
 Conn = AsyncConnection[DictRow]
@@ -291,11 +292,13 @@ async def exists(conn: Conn, content_id: str) -> bool:
 
 async def stored_vector(conn: Conn, content_id: str, model: str) -> list[float] | None:
     cursor = await conn.execute(
-        "SELECT vector FROM content.embeddings WHERE content_id = %s::uuid AND model = %s",
+        "SELECT array_send(vector) AS vector FROM content.embeddings"
+        " WHERE content_id = %s::uuid AND model = %s",
         (content_id, model),
     )
     row = await cursor.fetchone()
-    return [float(v) for v in row["vector"]] if row else None
+    vector = decode_real_array(row["vector"]) if row else None
+    return None if vector is None else list(vector.tolist())
 
 
 async def same_genres(conn: Conn, content_id: str, limit: int) -> list[str]:

@@ -18,13 +18,14 @@ from psycopg.rows import DictRow
 from qdrant_client import QdrantClient, models
 
 from mediagw.common.embedding import Embedder, content_text
+from mediagw.common.real_array import RealArray, encode_real_array, vector_list
 from mediagw.common.storage import Pool
 
 log = logging.getLogger("mediagw.ingestion.indexer")
 
 _POINTS = """
 SELECT c.id, c.title, c.type, c.genres, c.moods, c.release_year, c.rating, c.popularity,
-       c.overview, e.model, e.dim, e.vector,
+       c.overview, e.model, e.dim, array_send(e.vector) AS vector,
        ARRAY(SELECT platform FROM content.external_ids x
               WHERE x.content_id = c.id AND x.platform IN (SELECT id FROM content.platforms)
              UNION
@@ -88,20 +89,23 @@ class Indexer:
         matrix = await asyncio.to_thread(self.embedder.embed, texts)
         async with self.pool.connection() as conn, conn.transaction():
             for row, vector in zip(stale, matrix, strict=True):
-                values = [float(x) for x in vector]
-                row["vector"], row["model"] = values, self.embedder.name
+                row["vector"], row["model"] = encode_real_array(vector), self.embedder.name
                 await conn.execute(
                     """INSERT INTO content.embeddings (content_id, model, dim, vector)
                        VALUES (%s, %s, %s, %s)
                        ON CONFLICT (content_id) DO UPDATE
                           SET model = excluded.model, dim = excluded.dim,
                               vector = excluded.vector, updated_at = now()""",
-                    (row["id"], self.embedder.name, len(values), values),
+                    (row["id"], self.embedder.name, len(vector), RealArray(vector)),
                 )
 
     def _upsert(self, rows: Sequence[DictRow]) -> None:
         points = [
-            models.PointStruct(id=str(row["id"]), vector=list(row["vector"]), payload=payload(row))
+            models.PointStruct(
+                id=str(row["id"]),
+                vector=vector_list(row["vector"], row["id"]),
+                payload=payload(row),
+            )
             for row in rows
         ]
         if points:

@@ -15,6 +15,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal
 
+import numpy as np
 from psycopg import AsyncConnection
 from psycopg.rows import DictRow
 
@@ -26,6 +27,7 @@ from mediagw.common.events import (
     Event,
     Strict,
 )
+from mediagw.common.real_array import RealArray
 from mediagw.ingestion.normalise import NormalisedItem, Offer
 from mediagw.ingestion.producer import Topics
 from mediagw.ingestion.resolve import IMDB, ContentState, Match, lock_keys, merge, resolve
@@ -33,7 +35,7 @@ from mediagw.ingestion.resolve import IMDB, ContentState, Match, lock_keys, merg
 log = logging.getLogger("mediagw.ingestion.store")
 
 ItemResult = Literal["new", "merged", "updated", "unchanged"]
-Vectors = dict[str, list[float]]
+Vectors = dict[str, np.ndarray]
 """Embeddings computed ahead (in a batch) by content text."""
 
 
@@ -177,13 +179,18 @@ async def _update_content(
     )
 
 
-async def _link_ids(conn: AsyncConnection[DictRow], content_id: str, item: NormalisedItem) -> bool:
-    """Store the item's external ids; True when its platform is new for this content."""
-    cursor = await conn.execute(
-        "SELECT 1 FROM content.external_ids WHERE content_id = %s AND platform = %s LIMIT 1",
-        (content_id, item.platform),
-    )
-    platform_is_new = await cursor.fetchone() is None
+async def _link_ids(
+    conn: AsyncConnection[DictRow], content_id: str, item: NormalisedItem, *, created: bool
+) -> bool:
+    """Store the item's external ids; True when its platform is new for this content (always,
+    for content this item has just ``created``)."""
+    platform_is_new = True
+    if not created:
+        cursor = await conn.execute(
+            "SELECT 1 FROM content.external_ids WHERE content_id = %s AND platform = %s LIMIT 1",
+            (content_id, item.platform),
+        )
+        platform_is_new = await cursor.fetchone() is None
     await conn.execute(
         """INSERT INTO content.external_ids (platform, platform_id, content_id)
            VALUES (%s, %s, %s) ON CONFLICT (platform, platform_id) DO NOTHING""",
@@ -307,7 +314,7 @@ async def _store_embedding(
     vector = vectors.get(text)
     if vector is None:  # not predicted by the batch (merged text differs): embed it alone
         matrix = await asyncio.to_thread(embedder.embed, [text])
-        vector = [float(x) for x in matrix[0]]
+        vector = matrix[0]
         vectors[text] = vector
     await conn.execute(
         """INSERT INTO content.embeddings (content_id, model, dim, vector)
@@ -315,7 +322,7 @@ async def _store_embedding(
            ON CONFLICT (content_id) DO UPDATE
               SET model = excluded.model, dim = excluded.dim, vector = excluded.vector,
                   updated_at = now()""",
-        (content_id, embedder.name, len(vector), vector),
+        (content_id, embedder.name, len(vector), RealArray(vector)),
     )
     return True
 
@@ -359,24 +366,15 @@ async def enqueue(
     return len(events)
 
 
-async def _content_platforms(conn: AsyncConnection[DictRow], content_id: str) -> list[str]:
-    cursor = await conn.execute(
-        """SELECT platform FROM content.external_ids
-            WHERE content_id = %(id)s AND platform IN (SELECT id FROM content.platforms)
-           UNION
-           SELECT platform FROM content.availability WHERE content_id = %(id)s
-           ORDER BY 1""",
-        {"id": content_id},
-    )
-    return [str(row["platform"]) for row in await cursor.fetchall()]
-
-
 async def store_item(
     conn: AsyncConnection[DictRow], item: NormalisedItem, ctx: StoreContext, vectors: Vectors
 ) -> ItemOutcome:
     """Resolve and write one item, with its events. Call inside a transaction."""
-    for key in lock_keys(item):
-        await conn.execute("SELECT pg_advisory_xact_lock(%s)", (key,))
+    await conn.execute(
+        "SELECT pg_advisory_xact_lock(k) FROM unnest(%s::bigint[]) WITH ORDINALITY AS t(k, i)"
+        " ORDER BY i",
+        (lock_keys(item),),
+    )
     match: Match | None = await resolve(conn, item)
     if match is None:
         state = ContentState.from_item(item)
@@ -390,7 +388,7 @@ async def store_item(
         if state != existing:
             await _update_content(conn, content_id, state)
         text_changed = state.text != existing.text
-    platform_is_new = await _link_ids(conn, content_id, item)
+    platform_is_new = await _link_ids(conn, content_id, item, created=match is None)
     availability = await _sync_availability(conn, content_id, item, ctx.platform)
     await _store_embedding(
         conn,
@@ -410,7 +408,8 @@ async def store_item(
                 type=state.type,
                 release_year=state.release_year,
                 genres=list(state.genres),
-                platforms=await _content_platforms(conn, content_id),
+                # Content made by this item has its ids and offers on one platform only.
+                platforms=[item.platform],
                 source_platform=item.platform,
             )
         )

@@ -13,6 +13,7 @@ import numpy as np
 from psycopg import AsyncConnection
 from psycopg.rows import DictRow
 
+from mediagw.common.real_array import decode_real_array
 from mediagw.sona.catalogue import CatalogueItem, Vector
 
 Conn = AsyncConnection[DictRow]
@@ -34,21 +35,6 @@ SELECT e.content_id::text AS content_id, array_send(e.vector) AS vector, c.title
   JOIN content.content c ON c.id = e.content_id
  WHERE e.dim = %(dim)s
 """
-_ARRAY_HEADER = 20  # array_send of a 1-d array: ndim, flags, element type, length, lower bound
-_REAL_ELEMENT = np.dtype([("length", ">i4"), ("value", ">f4")])
-
-
-def decode_real_array(data: bytes) -> Vector | None:
-    """A ``real[]`` in PostgreSQL's binary form → float32 vector; None unless it is one
-    dimension without NULLs. (Parsing arrays element by element as Python floats costs ~50x
-    more, and the event loop waits for it.)"""
-    if len(data) < _ARRAY_HEADER or int.from_bytes(data[:4], "big") != 1:
-        return None
-    if int.from_bytes(data[4:8], "big") != 0:  # the has-NULLs flag
-        return None
-    elements = np.frombuffer(data, dtype=_REAL_ELEMENT, offset=_ARRAY_HEADER)
-    vector: Vector = elements["value"].astype(np.float32)
-    return vector
 
 
 @dataclass(frozen=True)
