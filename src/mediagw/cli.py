@@ -6,8 +6,10 @@ process at once with one line naming it (exit code 2) instead of a traceback fro
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import sys
+import threading
 from pathlib import Path
 
 import click
@@ -47,6 +49,33 @@ def main() -> None:
     """Media Gateway reference services."""
 
 
+def _start_loading_embedder(service: str, settings: BaseSettings) -> None:
+    """Load the embedding model (≈ 5 s) while uvicorn imports and starts the app.
+
+    The services that embed get this same instance from ``get_embedder`` (it waits for this
+    load to finish, so readiness still means "model loaded"). One process only: with several
+    workers every worker loads its own.
+    """
+    if service == "gateway":  # all-in-one mounts discovery and ingestion, with their settings
+        if getattr(settings, "gateway_mode", None) != "all-in-one":
+            return
+        try:
+            settings = load_settings(_settings_class(SERVICES["discovery"][1]))
+        except ConfigError:
+            return  # the app's own start-up names the variable
+    name = getattr(settings, "embedder", None)
+    if name is None:
+        return
+    cache_dir = getattr(settings, "embedding_cache_dir", None)
+    from mediagw.common.embedding import get_embedder  # noqa: PLC0415 — the serving path only
+
+    def load() -> None:
+        with contextlib.suppress(Exception):  # the service's own call raises it again, named
+            get_embedder(name, cache_dir)
+
+    threading.Thread(target=load, name="embedder-load", daemon=True).start()
+
+
 @main.command()
 @click.argument("service", type=click.Choice(sorted(SERVICES)))
 @click.option("--host", default="127.0.0.1", show_default=True)
@@ -60,10 +89,12 @@ def serve(service: str, host: str, port: int | None, workers: int, log_level: st
     )
     factory, settings_path = SERVICES[service]
     try:
-        load_settings(_settings_class(settings_path))
+        settings = load_settings(_settings_class(settings_path))
     except ConfigError as exc:
         click.echo(f"{service}: {exc}", err=True)
         sys.exit(2)
+    if workers == 1:
+        _start_loading_embedder(service, settings)
     import uvicorn  # noqa: PLC0415 — only the serving path needs it
 
     uvicorn.run(

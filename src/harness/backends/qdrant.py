@@ -10,12 +10,13 @@ from __future__ import annotations
 import os
 import shutil
 import urllib.request
-from typing import Any
-
-from qdrant_client import QdrantClient
+from typing import TYPE_CHECKING, Any
 
 from harness.backends.base import Backend, BackendSpec, BackendUnavailable, Mode, NotOwned
 from harness.backends.process import ManagedProcess, free_port, make_workdir
+
+if TYPE_CHECKING:  # the client library costs 0.7 s to import; only Qdrant's users pay it
+    from qdrant_client import QdrantClient
 
 CONTAINER_IMAGE = "qdrant/qdrant:v1.16.2"
 EMBEDDED_SCHEME = "qdrant+embedded://"
@@ -28,6 +29,8 @@ def open_client(url: str, timeout: int = 10) -> QdrantClient:
     ``qdrant+embedded://memory`` is an in-memory engine; ``qdrant+embedded:///abs/path`` keeps
     its data in that directory.
     """
+    from qdrant_client import QdrantClient  # noqa: PLC0415 — see the TYPE_CHECKING import
+
     if url.startswith(EMBEDDED_SCHEME):
         where = url.removeprefix(EMBEDDED_SCHEME)
         return QdrantClient(location=":memory:") if where == "memory" else QdrantClient(path=where)
@@ -36,6 +39,8 @@ def open_client(url: str, timeout: int = 10) -> QdrantClient:
 
 def client_for(backend: Backend) -> QdrantClient:
     """The client to use for ``backend``: the embedded engine's own, or a new server client."""
+    from qdrant_client import QdrantClient  # noqa: PLC0415 — see the TYPE_CHECKING import
+
     embedded = backend.extras.get("client")
     return embedded if isinstance(embedded, QdrantClient) else open_client(backend.url)
 

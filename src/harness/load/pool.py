@@ -14,10 +14,11 @@ import json
 import random
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 
@@ -33,6 +34,8 @@ QUERIES = (
 )  # fmt: skip
 """Natural-language searches, the way people type them."""
 REFRESH_MARGIN_SECONDS = 60
+PREPARE_THREADS = 4
+T = TypeVar("T")
 
 
 class PoolError(RuntimeError):
@@ -135,6 +138,13 @@ def _titles(client: httpx.Client, wanted: int = 200) -> list[str]:
     return titles
 
 
+def _in_parallel(work: Callable[[T], LoadAccount], inputs: list[T]) -> list[LoadAccount]:
+    """A few accounts at a time: each one mostly waits (for its e-mail, for the password hash
+    on the server), so the pool is ready sooner; the order of ``inputs`` is kept."""
+    with ThreadPoolExecutor(max_workers=PREPARE_THREADS, thread_name_prefix="pool") as threads:
+        return list(threads.map(work, inputs))
+
+
 def prepare(
     base_url: str,
     size: int,
@@ -158,15 +168,17 @@ def prepare(
                 entries = json.loads(Path(accounts_file).read_text(encoding="utf-8"))
             except (OSError, ValueError) as exc:
                 raise PoolError(f"--accounts {accounts_file}: {exc}") from None
-            for entry in entries[:size]:
-                accounts.append(_signed_in(client, Account(entry["email"], entry["password"]), now))
+            given = [Account(entry["email"], entry["password"]) for entry in entries[:size]]
+            accounts = _in_parallel(lambda account: _signed_in(client, account, now), given)
         else:
             assert mailbox_dir is not None
             mailbox = Mailbox(Path(mailbox_dir))
-            for index in range(size):
+
+            def registered(index: int) -> LoadAccount:
                 email = f"{tag}-{index}-{random.getrandbits(40):010x}@load.example.test"
-                account = register_verified(client, mailbox, email)
-                accounts.append(_signed_in(client, account, now))
+                return _signed_in(client, register_verified(client, mailbox, email), now)
+
+            accounts = _in_parallel(registered, list(range(size)))
         if not accounts:
             raise PoolError("no test account could be prepared")
         return Pool(accounts, _titles(client))

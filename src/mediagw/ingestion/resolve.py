@@ -198,17 +198,6 @@ async def _content_row(conn: AsyncConnection[DictRow], content_id: str) -> DictR
     return row
 
 
-async def find_external(
-    conn: AsyncConnection[DictRow], platform: str, platform_id: str
-) -> str | None:
-    cursor = await conn.execute(
-        "SELECT content_id FROM content.external_ids WHERE platform = %s AND platform_id = %s",
-        (platform, platform_id),
-    )
-    row = await cursor.fetchone()
-    return str(row["content_id"]) if row else None
-
-
 _TITLE_CANDIDATES = """
 SELECT c.id, c.release_year, c.runtime_minutes, c.directors
   FROM content.content c
@@ -232,13 +221,18 @@ async def resolve(conn: AsyncConnection[DictRow], item: NormalisedItem) -> Match
 
     Call inside the item's transaction, after taking :func:`lock_keys`.
     """
-    content_id = await find_external(conn, item.platform, item.platform_id)
-    if content_id is not None:
-        return Match(content_id, "platform_id", await _content_row(conn, content_id))
-    if item.imdb_id:
-        content_id = await find_external(conn, IMDB, item.imdb_id)
-        if content_id is not None:
-            return Match(content_id, "imdb", await _content_row(conn, content_id))
+    # Both external ids in one round trip: the platform's own id wins over the IMDb id.
+    cursor = await conn.execute(
+        "SELECT platform, content_id FROM content.external_ids"
+        " WHERE (platform = %s AND platform_id = %s) OR (platform = %s AND platform_id = %s)",
+        (item.platform, item.platform_id, IMDB, item.imdb_id),
+    )
+    owners = {row["platform"]: str(row["content_id"]) for row in await cursor.fetchall()}
+    by_id: tuple[tuple[str, MatchedBy], ...] = ((item.platform, "platform_id"), (IMDB, "imdb"))
+    for platform, matched_by in by_id:
+        if platform in owners:
+            content_id = owners[platform]
+            return Match(content_id, matched_by, await _content_row(conn, content_id))
     family = TYPE_FAMILY[item.type]
     cursor = await conn.execute(
         _TITLE_CANDIDATES,

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -156,16 +157,16 @@ def _same_offer(row: Mapping[str, Any], values: Mapping[str, Any]) -> bool:
 
 
 async def _insert_content(conn: AsyncConnection[DictRow], state: ContentState) -> str:
-    columns = state.columns()
+    """The new content's id is made here (a random UUID, as the column's default would be),
+    so the insert needs no round trip of its own in pipeline mode."""
+    columns = {"id": str(uuid.uuid4()), **state.columns()}
     names = ", ".join(columns)
     placeholders = ", ".join(f"%({c})s" for c in columns)
-    cursor = await conn.execute(
-        f"INSERT INTO content.content ({names}) VALUES ({placeholders}) RETURNING id",  # noqa: S608 — column names from the dataclass, values bound
+    await conn.execute(
+        f"INSERT INTO content.content ({names}) VALUES ({placeholders})",  # noqa: S608 — column names from the dataclass, values bound
         columns,
     )
-    row = await cursor.fetchone()
-    assert row is not None
-    return str(row["id"])
+    return str(columns["id"])
 
 
 async def _update_content(
@@ -177,6 +178,10 @@ async def _update_content(
         f"UPDATE content.content SET {assignments}, updated_at = now() WHERE id = %(id)s",  # noqa: S608 — column names from the dataclass, values bound
         {**columns, "id": content_id},
     )
+
+
+_LINK = """INSERT INTO content.external_ids (platform, platform_id, content_id)
+           VALUES (%s, %s, %s) ON CONFLICT (platform, platform_id) DO NOTHING"""
 
 
 async def _link_ids(
@@ -191,47 +196,51 @@ async def _link_ids(
             (content_id, item.platform),
         )
         platform_is_new = await cursor.fetchone() is None
-    await conn.execute(
-        """INSERT INTO content.external_ids (platform, platform_id, content_id)
-           VALUES (%s, %s, %s) ON CONFLICT (platform, platform_id) DO NOTHING""",
-        (item.platform, item.platform_id, content_id),
-    )
-    if item.imdb_id:
-        cursor = await conn.execute(
-            """INSERT INTO content.external_ids (platform, platform_id, content_id)
-               VALUES (%s, %s, %s) ON CONFLICT (platform, platform_id) DO NOTHING
-               RETURNING content_id""",
-            (IMDB, item.imdb_id, content_id),
+    await conn.execute(_LINK, (item.platform, item.platform_id, content_id))
+    if not item.imdb_id:
+        return platform_is_new
+    if created:
+        # Resolution found no owner of the IMDb id, under its lock: nothing to read back, so
+        # no round trip in pipeline mode.
+        await conn.execute(_LINK, (IMDB, item.imdb_id, content_id))
+        return platform_is_new
+    cursor = await conn.execute(_LINK + " RETURNING content_id", (IMDB, item.imdb_id, content_id))
+    if await cursor.fetchone() is None:
+        owner = await conn.execute(
+            "SELECT content_id FROM content.external_ids WHERE platform = %s AND platform_id = %s",
+            (IMDB, item.imdb_id),
         )
-        if await cursor.fetchone() is None:
-            owner = await conn.execute(
-                "SELECT content_id FROM content.external_ids WHERE platform = %s "
-                "AND platform_id = %s",
-                (IMDB, item.imdb_id),
+        row = await owner.fetchone()
+        if row is not None and str(row["content_id"]) != content_id:
+            log.warning(
+                "%s %s claims %s, which belongs to content %s; not linked",
+                item.platform,
+                item.platform_id,
+                item.imdb_id,
+                row["content_id"],
             )
-            row = await owner.fetchone()
-            if row is not None and str(row["content_id"]) != content_id:
-                log.warning(
-                    "%s %s claims %s, which belongs to content %s; not linked",
-                    item.platform,
-                    item.platform_id,
-                    item.imdb_id,
-                    row["content_id"],
-                )
     return platform_is_new
 
 
 async def _sync_availability(
-    conn: AsyncConnection[DictRow], content_id: str, item: NormalisedItem, platform: Platform
+    conn: AsyncConnection[DictRow],
+    content_id: str,
+    item: NormalisedItem,
+    platform: Platform,
+    *,
+    created: bool,
 ) -> list[AvailabilityChanged]:
-    """Make the content's offers on this platform those of the item; the changes made."""
-    cursor = await conn.execute(
-        """SELECT id, region, offer_type, price, currency, deep_link, available_from,
-                  available_until
-             FROM content.availability WHERE content_id = %s AND platform = %s FOR UPDATE""",
-        (content_id, item.platform),
-    )
-    stored = {(row["region"], row["offer_type"]): row for row in await cursor.fetchall()}
+    """Make the content's offers on this platform those of the item; the changes made
+    (content the item has just ``created`` has none stored yet)."""
+    stored: dict[tuple[Any, Any], DictRow] = {}
+    if not created:
+        cursor = await conn.execute(
+            """SELECT id, region, offer_type, price, currency, deep_link, available_from,
+                      available_until
+                 FROM content.availability WHERE content_id = %s AND platform = %s FOR UPDATE""",
+            (content_id, item.platform),
+        )
+        stored = {(row["region"], row["offer_type"]): row for row in await cursor.fetchall()}
     changes: list[AvailabilityChanged] = []
     for offer in item.offers:
         values = _offer_values(offer, platform, item.platform_id)
@@ -389,7 +398,9 @@ async def store_item(
             await _update_content(conn, content_id, state)
         text_changed = state.text != existing.text
     platform_is_new = await _link_ids(conn, content_id, item, created=match is None)
-    availability = await _sync_availability(conn, content_id, item, ctx.platform)
+    availability = await _sync_availability(
+        conn, content_id, item, ctx.platform, created=match is None
+    )
     await _store_embedding(
         conn,
         content_id,
