@@ -513,6 +513,11 @@ def stack_up(workers: int, port: int | None, seed: bool, embedder: str, timeout:
                 f"ingested  {result.platform:<8} {result.counts.get('fetched', 0):5d} items "
                 f"in {result.seconds:5.1f} s"
             )
+        if running.seeded:
+            items = sum(r.counts.get("fetched", 0) for r in running.seeded)
+            click.echo(
+                f"seeded    {items} items in {running.seeding_seconds:.1f} s (the runs overlap)"
+            )
         if running.mailbox is not None:
             click.echo(f"mailbox   {running.mailbox.directory}  (e-mails the stack sends)")
         click.echo(f"\nexport MG_TARGET_URL={running.base_url}")
