@@ -21,6 +21,7 @@ from mediagw.common.health import Check, health_router, probing
 from mediagw.common.metrics import MetricsMiddleware, metrics_endpoint, prime_route_series
 from mediagw.common.middleware import (
     BodySizeLimitMiddleware,
+    HeaderSizeLimitMiddleware,
     SecurityHeadersMiddleware,
     UnexpectedErrorMiddleware,
 )
@@ -91,6 +92,7 @@ def create_service_app(
         # real ones.
         app.add_middleware(faults.FaultInjectionMiddleware, settings=settings)
     app.add_middleware(BodySizeLimitMiddleware, limit=settings.max_body_bytes)
+    app.add_middleware(HeaderSizeLimitMiddleware, limit=settings.max_header_bytes)
     app.add_middleware(UnexpectedErrorMiddleware)
     if settings.cors_origin_list:
         app.add_middleware(

@@ -89,6 +89,8 @@ class ServiceSettings(BaseSettings):
     cors_origins: str = ""
     """Comma-separated origins allowed by CORS; empty means no cross-origin access."""
     max_body_bytes: int = Field(1_048_576, ge=1024, le=64 * 1_048_576)
+    max_header_bytes: int = Field(16_384, ge=1024, le=1_048_576)
+    """All of a request's header names and values together (431 beyond it)."""
     trust_forwarded_for: bool = False
     """Take the client address from X-Forwarded-For (only behind a proxy you trust)."""
     readiness_probe_interval_s: float = Field(5.0, ge=0, le=3600)
