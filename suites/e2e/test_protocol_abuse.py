@@ -5,7 +5,8 @@ Below the application: a request the HTTP parser cannot read is answered 400 by 
 is closed, so nothing smuggled behind it is read as a second request. Headers over the limit
 (``MG_MAX_HEADER_BYTES``, 16 KiB) get the shared JSON error with 431. On the sync socket, a
 frame over the service's limit is refused with an error frame and the socket stays usable; one
-over what the gateway buffers for one frame (16 MiB) closes it with 1009. After all of it the gateway is still ready.
+over what the gateway buffers for one frame (16 MiB) closes it with 1009. After all of it the
+gateway is still ready.
 """
 
 from __future__ import annotations
