@@ -465,6 +465,42 @@ def test_expired_and_stopped_sessions_answer_410(run: Callable[..., None]) -> No
     run(scenario, session_ttl_seconds=0.4)
 
 
+def test_a_stop_that_cannot_be_written_is_given_back_and_a_retry_keeps_the_position(
+    run: Callable[..., None],
+) -> None:
+    """The stop takes the session from Redis before writing; when the write fails (here the
+    history table is renamed away under the service) the session is put back, so the user's
+    retry records the final position instead of meeting 410 session_ended. Both a session
+    whose heartbeats lapsed and a live one."""
+
+    async def scenario(w: World) -> None:
+        def rename(table: str, to: str) -> None:
+            with psycopg.connect(w.db_url, autocommit=True) as conn:
+                conn.execute(f"ALTER TABLE playback.{table} RENAME TO {to}")
+
+        alice = w.seed.alice
+        lapsed = (await w.start(alice, w.seed.movie, "phone-1")).json()["session_id"]
+        assert (await w.beat(alice, lapsed, 40)).status_code == 200
+        await asyncio.sleep(0.6)  # TTL 0.4 s after the last heartbeat
+        live = (await w.start(alice, w.seed.movie, "tv-1")).json()["session_id"]
+        rename("history", "history_away")
+        try:
+            for session in (lapsed, live):
+                failed = await w.stop(alice, session, 50)
+                assert failed.status_code >= 500, failed.text
+        finally:
+            rename("history_away", "history")
+        assert w.count("history") == 0
+        for session in (lapsed, live):
+            retried = await w.stop(alice, session, 50)
+            assert retried.status_code == 200, retried.text
+            assert retried.json()["position_seconds"] == 50
+            assert_error(await w.stop(alice, session, 55), 410, "session_ended", "session_id")
+        assert w.count("history") == 2
+
+    run(scenario, session_ttl_seconds=0.4)
+
+
 def test_history_pages_newest_first_with_before(run: Callable[..., None]) -> None:
     async def scenario(w: World) -> None:
         alice = w.seed.alice

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import re
 import time
 import uuid
@@ -42,6 +44,8 @@ from mediagw.playback.schemas import (
     Stop,
 )
 from mediagw.playback.sessions import Session
+
+log = logging.getLogger("mediagw.playback")
 
 router = APIRouter(prefix="/api/v1", tags=["playback"], responses=ERROR_RESPONSES)
 
@@ -171,18 +175,21 @@ async def _live_session(ctx: PlaybackContext, session_id: uuid.UUID, user_id: st
     )
 
 
-async def _stoppable_session(ctx: PlaybackContext, session_id: uuid.UUID, user_id: str) -> Session:
-    """The user's live session, taken; else the session as it started if it expired; else the
-    404/410 ``_live_session`` gives (a concurrent stop that won: 410 ``session_ended``)."""
+async def _stoppable_session(
+    ctx: PlaybackContext, session_id: uuid.UUID, user_id: str
+) -> tuple[Session, bool]:
+    """The user's live session, taken (and True); else the session as it started if it
+    expired (and False); else the 404/410 ``_live_session`` gives (a concurrent stop that
+    won: 410 ``session_ended``)."""
     live = await ctx.sessions.get(str(session_id))
     if live is not None and live.user_id == user_id:
         taken = await ctx.sessions.take(str(session_id))
         if taken is not None:
-            return taken
+            return taken, True
     elif live is None:
         expired = await ctx.sessions.take_expired(str(session_id), user_id)
         if expired is not None:
-            return expired
+            return expired, False
     await _live_session(ctx, session_id, user_id)
     raise ApiError(410, "session_ended", "the playback session was stopped", field="session_id")
 
@@ -196,6 +203,14 @@ async def _record(
     trigger: str,
 ) -> None:
     """Write progress (and, for a stop, history), then publish it to sync (best effort)."""
+    updated_at = await _write(ctx, session, position, completed, trigger)
+    await _publish(ctx, request, session, position, completed, updated_at)
+
+
+async def _write(
+    ctx: PlaybackContext, session: Session, position: int, completed: bool, trigger: str
+) -> datetime:
+    """Progress (and, for a stop, the history row) in one transaction; its ``updated_at``."""
     async with ctx.pool.connection() as conn, conn.transaction():
         updated_at = await store.write_progress(
             conn,
@@ -221,6 +236,17 @@ async def _record(
                 completed=completed,
             )
     PROGRESS_WRITES.labels(trigger).inc()
+    return updated_at
+
+
+async def _publish(
+    ctx: PlaybackContext,
+    request: Request,
+    session: Session,
+    position: int,
+    completed: bool,
+    updated_at: datetime,
+) -> None:
     await ctx.publisher.publish(
         authorization=request.headers.get("authorization"),
         user_id=session.user_id,
@@ -335,10 +361,20 @@ async def stop_session(
 ) -> SessionStopped:
     """End the session: progress is written, a history row added, sync told. A session that
     expired (its heartbeats lapsed) can still be stopped once: the final position is kept."""
-    session = await _stoppable_session(ctx, session_id, principal.user_id)
+    session, live = await _stoppable_session(ctx, session_id, principal.user_id)
     position = ctx.rule.clamp(body.position_seconds, session.duration_seconds)
     completed = ctx.rule.completed(position, session.duration_seconds)
-    await _record(ctx, request, session, position, completed, "stop")
+    try:
+        updated_at = await _write(ctx, session, position, completed, "stop")
+    except BaseException:
+        # Nothing was written (one transaction): put the session back so that the client's
+        # retry records the position instead of meeting 410 session_ended.
+        try:
+            await asyncio.shield(ctx.sessions.give_back(session, live=live))
+        except Exception:  # Redis is gone too; the original error is the one to answer
+            log.exception("playback session %s could not be given back", session.session_id)
+        raise
+    await _publish(ctx, request, session, position, completed, updated_at)
     await _update_active(ctx)
     return SessionStopped(
         session_id=session.session_id,

@@ -100,6 +100,18 @@ class SessionStore:
             return None
         return Session(**json.loads(raw)["session"])
 
+    async def give_back(self, session: Session, *, live: bool) -> None:
+        """Undo a ``take`` (``live``) or a ``take_expired``: the stop that took the session
+        could not record it, so the user's retry must find it again."""
+        if live:
+            await self.save(session, new=True)
+            return
+        await self.redis.set(
+            KNOWN_KEY.format(session.session_id),
+            json.dumps({"user_id": session.user_id, "fate": "expired", "session": asdict(session)}),
+            ex=self.tombstone_seconds,
+        )
+
     async def fate(self, session_id: str, user_id: str) -> Fate | None:
         """What became of a session that is no longer live, if it was this user's."""
         raw = await self.redis.get(KNOWN_KEY.format(session_id))
