@@ -128,6 +128,53 @@ def _drop_database(server_url: str, name: str) -> None:
         drop_database(admin, name)
 
 
+def _backends(provided: dict[str, Backend] | None, cleanup: ExitStack) -> dict[str, Backend]:
+    """The given backends, and the missing ones of PostgreSQL, Redis and Kafka started here."""
+    backends = dict(provided or {})
+    for name in ("postgres", "redis", "kafka"):
+        if name not in backends:
+            backend = resolve(SPECS[name])
+            cleanup.callback(backend.stop)
+            backends[name] = backend
+    return backends
+
+
+def _gateway_env(
+    backends: dict[str, Backend], database_url: str, outbox: Path, base_url: str, embedder: str
+) -> dict[str, str]:
+    """The gateway's environment: this process's, then the stack's wiring and test limits."""
+    return {
+        **os.environ,
+        "MG_ENV": "test",
+        "JWT_SECRET": secrets.token_urlsafe(48),
+        "MG_POSTGRES_URL": database_url,
+        "MG_REDIS_URL": backends["redis"].url,
+        "MG_EMAIL_OUTBOX_DIR": str(outbox),
+        "MG_PUBLIC_URL": base_url,
+        "MG_ADMIN_EMAILS": ADMIN_EMAIL,
+        "MG_DEVICE_CODE_INTERVAL_SECONDS": "1",
+        "MG_KAFKA_BOOTSTRAP": backends["kafka"].url,
+        "MG_QDRANT_URL": _qdrant_url(backends.get("qdrant")),
+        "MG_FEEDS_DIR": str(catalogue.default_directory() / "feeds"),
+        "MG_EMBEDDER": embedder,
+        "MG_EMBEDDING_CACHE_DIR": str(embedding_cache_dir()),
+        **DEFAULT_LIMITS,
+    }
+
+
+def _admin_and_seed(
+    stack: Stack, mailbox: Mailbox, *, admin: bool, seed: bool, platforms: list[str] | None
+) -> None:
+    with httpx.Client(base_url=stack.base_url, timeout=30) as client:
+        if admin or seed:
+            stack.admin = login(client, register_verified(client, mailbox, ADMIN_EMAIL))
+        if seed and stack.admin is not None:
+            wanted = platforms or [p.id for p in catalogue.PLATFORMS]
+            began = time.monotonic()
+            stack.seeded = seed_catalogue(client, stack.admin, wanted, timeout=600)
+            stack.seeding_seconds = time.monotonic() - began
+
+
 def launch(
     *,
     workers: int = 1,
@@ -149,46 +196,23 @@ def launch(
     """
     cleanup = ExitStack()
     try:
-        provided = dict(backends or {})
-        for name in ("postgres", "redis", "kafka"):
-            if name not in provided:
-                backend = resolve(SPECS[name])
-                cleanup.callback(backend.stop)
-                provided[name] = backend
+        provided = _backends(backends, cleanup)
         server_url, database = provided["postgres"].url, f"mgh_stack_{unique_suffix()}"
         with psycopg.connect(server_url, autocommit=True) as admin:
             database_url = create_migrated_database(admin, server_url, database)
         cleanup.callback(_drop_database, server_url, database)
         workdir = make_workdir("stack")
         cleanup.callback(shutil.rmtree, workdir, ignore_errors=True)
-        outbox = workdir / "outbox"
-        mailbox = Mailbox(outbox)
-        port = port or free_port()
-        base_url = f"http://127.0.0.1:{port}"
-        env = {
-            **os.environ,
-            "MG_ENV": "test",
-            "JWT_SECRET": secrets.token_urlsafe(48),
-            "MG_POSTGRES_URL": database_url,
-            "MG_REDIS_URL": provided["redis"].url,
-            "MG_EMAIL_OUTBOX_DIR": str(outbox),
-            "MG_PUBLIC_URL": base_url,
-            "MG_ADMIN_EMAILS": ADMIN_EMAIL,
-            "MG_DEVICE_CODE_INTERVAL_SECONDS": "1",
-            "MG_KAFKA_BOOTSTRAP": provided["kafka"].url,
-            "MG_QDRANT_URL": _qdrant_url(provided.get("qdrant")),
-            "MG_FEEDS_DIR": str(catalogue.default_directory() / "feeds"),
-            "MG_EMBEDDER": embedder,
-            "MG_EMBEDDING_CACHE_DIR": str(embedding_cache_dir()),
-            **DEFAULT_LIMITS,
-            **(extra_env or {}),
-        }
+        mailbox = Mailbox(workdir / "outbox")
+        base_url = f"http://127.0.0.1:{port or free_port()}"
+        env = _gateway_env(provided, database_url, mailbox.directory, base_url, embedder)
+        env.update(extra_env or {})
         if workers > 1:
             metrics_dir = workdir / "prometheus"
             metrics_dir.mkdir()
             env["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
-        argv = [sys.executable, "-m", "mediagw", "serve", "gateway", "--port", str(port)]
-        argv += ["--workers", str(workers)]
+        argv = [sys.executable, "-m", "mediagw", "serve", "gateway"]
+        argv += ["--port", base_url.rsplit(":", 1)[1], "--workers", str(workers)]
         process = ManagedProcess("gateway", argv, workdir=workdir, env=env)
         process.start()
         cleanup.callback(process.terminate)
@@ -203,14 +227,7 @@ def launch(
             processes={"gateway": process},
         )
         stack._cleanup = cleanup
-        with httpx.Client(base_url=base_url, timeout=30) as client:
-            if create_admin or seed:
-                stack.admin = login(client, register_verified(client, mailbox, ADMIN_EMAIL))
-            if seed and stack.admin is not None:
-                platforms = seed_platforms or [p.id for p in catalogue.PLATFORMS]
-                began = time.monotonic()
-                stack.seeded = seed_catalogue(client, stack.admin, platforms, timeout=600)
-                stack.seeding_seconds = time.monotonic() - began
+        _admin_and_seed(stack, mailbox, admin=create_admin, seed=seed, platforms=seed_platforms)
         return stack
     except BaseException:
         cleanup.close()
