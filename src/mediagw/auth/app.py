@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI
@@ -20,7 +20,7 @@ from mediagw.common.app import create_service_app
 from mediagw.common.health import Check
 from mediagw.common.ratelimit import RateLimiter
 from mediagw.common.settings import load_settings
-from mediagw.common.storage import open_pool, open_redis, storage_checks
+from mediagw.common.storage import open_stores, storage_checks
 from mediagw.common.tokens import Authenticator, TokenCodec
 
 SERVICE = "auth"
@@ -35,26 +35,22 @@ def create_app(settings: AuthSettings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        pool = await open_pool(settings.postgres_url, service=SERVICE, max_size=20)
-        redis = open_redis(settings.redis_url)
-        authenticator = Authenticator(codec, redis)
-        app.state.authenticator = authenticator
-        app.state.auth = AuthContext(
-            settings=settings,
-            pool=pool,
-            redis=redis,
-            codec=codec,
-            authenticator=authenticator,
-            limiter=RateLimiter(redis),
-            passwords=passwords,
-            email=email_sender(settings),
-            sessions=SessionStore(redis, settings.refresh_token_ttl_seconds),
-        )
-        try:
+        async with AsyncExitStack() as stack:
+            pool, redis = await open_stores(stack, settings, SERVICE, pool_size=20)
+            authenticator = Authenticator(codec, redis)
+            app.state.authenticator = authenticator
+            app.state.auth = AuthContext(
+                settings=settings,
+                pool=pool,
+                redis=redis,
+                codec=codec,
+                authenticator=authenticator,
+                limiter=RateLimiter(redis),
+                passwords=passwords,
+                email=email_sender(settings),
+                sessions=SessionStore(redis, settings.refresh_token_ttl_seconds),
+            )
             yield
-        finally:
-            await pool.close()
-            await redis.aclose()
 
     def checks(app: FastAPI) -> dict[str, tuple[Check, bool]]:
         context: AuthContext = app.state.auth

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from contextlib import AsyncExitStack
+from typing import Protocol
 
 from psycopg import AsyncConnection
 from psycopg.rows import DictRow, dict_row
@@ -40,6 +42,25 @@ def pools_of(service: str) -> list[Pool]:
 
 def open_redis(url: str) -> Redis:
     return Redis.from_url(url, decode_responses=True, socket_timeout=5, health_check_interval=30)
+
+
+class StoreSettings(Protocol):
+    @property
+    def postgres_url(self) -> str: ...
+    @property
+    def redis_url(self) -> str: ...
+
+
+async def open_stores(
+    stack: AsyncExitStack, settings: StoreSettings, service: str, *, pool_size: int
+) -> tuple[Pool, Redis]:
+    """What every service's lifespan opens first, each closed by ``stack`` when it unwinds
+    (also when a later step of the start-up fails, so nothing is left open)."""
+    pool = await open_pool(settings.postgres_url, service=service, max_size=pool_size)
+    stack.push_async_callback(pool.close)
+    redis = open_redis(settings.redis_url)
+    stack.push_async_callback(redis.aclose)
+    return pool, redis
 
 
 async def ping_postgres(pool: Pool) -> None:

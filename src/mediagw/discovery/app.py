@@ -14,7 +14,7 @@ from mediagw.common.app import create_service_app
 from mediagw.common.embedding import get_embedder
 from mediagw.common.health import Check
 from mediagw.common.settings import load_settings
-from mediagw.common.storage import open_pool, open_redis, storage_checks
+from mediagw.common.storage import open_stores, storage_checks
 from mediagw.common.tokens import Authenticator, TokenCodec
 from mediagw.common.vectors import embedded_lock, is_embedded, open_qdrant
 from mediagw.discovery import routes, store
@@ -47,10 +47,7 @@ def create_app(settings: DiscoverySettings | None = None) -> FastAPI:
         )
         embedded = is_embedded(settings.qdrant_url)
         async with AsyncExitStack() as stack:
-            pool = await open_pool(settings.postgres_url, service=SERVICE, max_size=20)
-            stack.push_async_callback(pool.close)
-            redis = open_redis(settings.redis_url)
-            stack.push_async_callback(redis.aclose)
+            pool, redis = await open_stores(stack, settings, SERVICE, pool_size=20)
             qdrant = open_qdrant(settings.qdrant_url)
             if not embedded:  # the embedded engine is shared by the process; never closed here
                 stack.callback(qdrant.close)

@@ -16,7 +16,7 @@ from mediagw.common.app import create_service_app
 from mediagw.common.embedding import get_embedder
 from mediagw.common.health import Check
 from mediagw.common.settings import load_settings
-from mediagw.common.storage import open_pool, open_redis, storage_checks
+from mediagw.common.storage import open_stores, storage_checks
 from mediagw.common.tokens import Authenticator, TokenCodec
 from mediagw.common.vectors import embedded_lock, ensure_collection, is_embedded, open_qdrant
 from mediagw.ingestion import routes
@@ -38,10 +38,7 @@ def create_app(settings: IngestionSettings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with AsyncExitStack() as stack:
-            pool = await open_pool(settings.postgres_url, service=SERVICE, max_size=10)
-            stack.push_async_callback(pool.close)
-            redis = open_redis(settings.redis_url)
-            stack.push_async_callback(redis.aclose)
+            pool, redis = await open_stores(stack, settings, SERVICE, pool_size=10)
             app.state.authenticator = Authenticator(codec, redis)
 
             embedder = await asyncio.to_thread(

@@ -4,14 +4,14 @@ gateway)."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 
 from fastapi import FastAPI
 
 from mediagw.common.app import create_service_app
 from mediagw.common.health import Check
 from mediagw.common.settings import load_settings
-from mediagw.common.storage import open_pool, open_redis, storage_checks
+from mediagw.common.storage import open_stores, storage_checks
 from mediagw.common.tokens import Authenticator, TokenCodec
 from mediagw.playback.catalogue import PostgresContentCatalog
 from mediagw.playback.context import PlaybackContext
@@ -30,31 +30,27 @@ def create_app(settings: PlaybackSettings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        pool = await open_pool(settings.postgres_url, service=SERVICE, max_size=20)
-        redis = open_redis(settings.redis_url)
-        publisher = SyncPublisher(settings.sync_url, settings.sync_timeout_seconds)
-        app.state.authenticator = Authenticator(codec, redis)
-        app.state.playback = PlaybackContext(
-            settings=settings,
-            pool=pool,
-            redis=redis,
-            catalog=PostgresContentCatalog(pool),
-            sessions=SessionStore(
-                redis, settings.session_ttl_seconds, settings.session_tombstone_seconds
-            ),
-            publisher=publisher,
-            rule=CompletionRule(
-                threshold=settings.completion_threshold,
-                credits_seconds=settings.credits_seconds,
-                min_ratio=settings.continue_min_ratio,
-            ),
-        )
-        try:
+        async with AsyncExitStack() as stack:
+            pool, redis = await open_stores(stack, settings, SERVICE, pool_size=20)
+            publisher = SyncPublisher(settings.sync_url, settings.sync_timeout_seconds)
+            stack.push_async_callback(publisher.aclose)
+            app.state.authenticator = Authenticator(codec, redis)
+            app.state.playback = PlaybackContext(
+                settings=settings,
+                pool=pool,
+                redis=redis,
+                catalog=PostgresContentCatalog(pool),
+                sessions=SessionStore(
+                    redis, settings.session_ttl_seconds, settings.session_tombstone_seconds
+                ),
+                publisher=publisher,
+                rule=CompletionRule(
+                    threshold=settings.completion_threshold,
+                    credits_seconds=settings.credits_seconds,
+                    min_ratio=settings.continue_min_ratio,
+                ),
+            )
             yield
-        finally:
-            await publisher.aclose()
-            await pool.close()
-            await redis.aclose()
 
     def checks(app: FastAPI) -> dict[str, tuple[Check, bool]]:
         state: PlaybackContext = app.state.playback

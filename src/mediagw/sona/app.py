@@ -6,14 +6,14 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 
 from fastapi import FastAPI
 
 from mediagw.common.app import create_service_app
 from mediagw.common.health import Check
 from mediagw.common.settings import load_settings
-from mediagw.common.storage import open_pool, open_redis, storage_checks
+from mediagw.common.storage import open_stores, storage_checks
 from mediagw.common.tokens import Authenticator, TokenCodec
 from mediagw.sona.blas import limit_blas_threads
 from mediagw.sona.context import SonaContext
@@ -26,6 +26,14 @@ SERVICE = "sona"
 log = logging.getLogger("mediagw.sona")
 
 
+async def _stop_tasks(state: SonaContext) -> None:
+    for task in state.tasks:
+        task.cancel()
+    for task in state.tasks:
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
 def create_app(settings: SonaSettings | None = None) -> FastAPI:
     settings = settings or load_settings(SonaSettings)
     codec = TokenCodec(settings)
@@ -34,20 +42,20 @@ def create_app(settings: SonaSettings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if settings.blas_threads:
             limit_blas_threads(settings.blas_threads)
-        pool = await open_pool(settings.postgres_url, service=SERVICE, max_size=20)
-        redis = open_redis(settings.redis_url)
-        app.state.authenticator = Authenticator(codec, redis)
-        loader = CatalogueLoader(settings)
-        state = SonaContext(
-            settings=settings,
-            pool=pool,
-            redis=redis,
-            loader=loader,
-            similarity=SimilarityJob(settings, pool),
-            profiles=ProfileStore(settings, pool, redis, lambda: loader.snapshot),
-        )
-        app.state.sona = state
-        try:
+        async with AsyncExitStack() as stack:
+            pool, redis = await open_stores(stack, settings, SERVICE, pool_size=20)
+            app.state.authenticator = Authenticator(codec, redis)
+            loader = CatalogueLoader(settings)
+            state = SonaContext(
+                settings=settings,
+                pool=pool,
+                redis=redis,
+                loader=loader,
+                similarity=SimilarityJob(settings, pool),
+                profiles=ProfileStore(settings, pool, redis, lambda: loader.snapshot),
+            )
+            app.state.sona = state
+            stack.push_async_callback(_stop_tasks, state)  # before the stores close
             try:
                 async with pool.connection() as conn:
                     count = await loader.load(conn)
@@ -76,14 +84,6 @@ def create_app(settings: SonaSettings | None = None) -> FastAPI:
                 ),
             ]
             yield
-        finally:
-            for task in state.tasks:
-                task.cancel()
-            for task in state.tasks:
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
-            await pool.close()
-            await redis.aclose()
 
     def checks(app: FastAPI) -> dict[str, tuple[Check, bool]]:
         state: SonaContext = app.state.sona
