@@ -97,6 +97,9 @@ def _run_until_interrupted(tick: Callable[[], None] | None = None) -> None:
     context managers then stop what it started."""
     click.echo("\nrunning; Ctrl-C to stop")
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    # A shell without job control starts `mgh … &` with SIGINT ignored, and Python keeps it
+    # so: a script's `kill -INT` then left the whole stack running. Interrupts stop it always.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         while True:
             if tick is None:
