@@ -8,6 +8,7 @@ import pytest
 from mediagw.sona import engine
 from mediagw.sona.blas import blas_threads, limit_blas_threads
 from mediagw.sona.catalogue import Catalogue, CatalogueItem, percentile
+from mediagw.sona.cooccurrence import cooccurrence_similarity
 from mediagw.sona.engine import Preferences, Profile
 from mediagw.sona.profiles import dumps, loads
 from mediagw.sona.settings import Weights
@@ -313,7 +314,7 @@ def test_similar_items_are_the_nearest_titles() -> None:
 
 def test_cooccurrence_similarity_is_cosine_of_counts() -> None:
     # items: 0=A, 1=B, 2=C; users liked {A,B}, {A,B}, {A,C}
-    table = engine.cooccurrence_similarity([[0, 1], [0, 1], [0, 2]], 3, top_k=5)
+    table = cooccurrence_similarity([[0, 1], [0, 1], [0, 2]], 3, top_k=5)
     pairs = {
         (int(s), int(t)): float(v)
         for s, t, v in zip(table.source, table.target, table.score, strict=True)
@@ -326,13 +327,13 @@ def test_cooccurrence_similarity_is_cosine_of_counts() -> None:
 
 def test_cooccurrence_similarity_keeps_top_k_and_min_support() -> None:
     users = [[0, 1], [0, 1], [0, 2]]
-    top1 = engine.cooccurrence_similarity(users, 3, top_k=1)
+    top1 = cooccurrence_similarity(users, 3, top_k=1)
     assert [(int(s), int(t)) for s, t in zip(top1.source, top1.target, strict=True)] == [
         (0, 1),
         (1, 0),
         (2, 0),
     ]
-    supported = engine.cooccurrence_similarity(users, 3, top_k=5, min_support=2)
+    supported = cooccurrence_similarity(users, 3, top_k=5, min_support=2)
     assert {(int(s), int(t)) for s, t in zip(supported.source, supported.target, strict=True)} == {
         (0, 1),
         (1, 0),
@@ -340,7 +341,7 @@ def test_cooccurrence_similarity_keeps_top_k_and_min_support() -> None:
 
 
 def test_cooccurrence_similarity_of_nothing_is_empty() -> None:
-    assert len(engine.cooccurrence_similarity([[3]], 5, top_k=5).source) == 0
+    assert len(cooccurrence_similarity([[3]], 5, top_k=5).source) == 0
 
 
 # --- catalogue snapshots and profile serialisation ------------------------------------------

@@ -19,8 +19,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from mediagw.common.storage import Pool
-from mediagw.sona import engine, store
+from mediagw.sona import store
 from mediagw.sona.catalogue import Catalogue
+from mediagw.sona.cooccurrence import cooccurrence_similarity
 from mediagw.sona.metrics import CATALOGUE_TITLES, NEIGHBOUR_PAIRS
 from mediagw.sona.settings import SonaSettings
 
@@ -91,7 +92,7 @@ def similarity_rows(
     per_user: defaultdict[str, list[int]] = defaultdict(list)
     for user_id, content_id in pairs:
         per_user[user_id].append(positions.setdefault(content_id, len(positions)))
-    table = engine.cooccurrence_similarity(
+    table = cooccurrence_similarity(
         list(per_user.values()), len(positions), top_k=top_k, min_support=min_support
     )
     ids = list(positions)
