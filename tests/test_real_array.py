@@ -7,7 +7,6 @@ import numpy as np
 import psycopg
 import pytest
 
-
 from mediagw.common.real_array import RealArray, decode_real_array, vector_list
 
 pytestmark = pytest.mark.integration  # a real PostgreSQL
