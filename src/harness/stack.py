@@ -63,6 +63,11 @@ class Stack:
     _cleanup: ExitStack = field(default_factory=ExitStack, repr=False)
     processes: dict[str, ManagedProcess] = field(default_factory=dict, repr=False)
 
+    @property
+    def seeded_items(self) -> int:
+        """Feed items the seeding runs read, all platforms together."""
+        return sum(run.counts.get("fetched", 0) for run in self.seeded)
+
     def stop(self) -> None:
         self._cleanup.close()
 

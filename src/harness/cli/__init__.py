@@ -517,9 +517,9 @@ def stack_up(workers: int, port: int | None, seed: bool, embedder: str, timeout:
                 f"in {result.seconds:5.1f} s"
             )
         if running.seeded:
-            items = sum(r.counts.get("fetched", 0) for r in running.seeded)
             click.echo(
-                f"seeded    {items} items in {running.seeding_seconds:.1f} s (the runs overlap)"
+                f"seeded    {running.seeded_items} items in {running.seeding_seconds:.1f} s"
+                " (the runs overlap)"
             )
         if running.mailbox is not None:
             click.echo(f"mailbox   {running.mailbox.directory}  (e-mails the stack sends)")

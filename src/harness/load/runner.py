@@ -81,9 +81,8 @@ def target_for(request: LoadRequest, progress: Callable[[str], None]) -> Iterato
                 timeout=120,
             )
         )
-        items = sum(r.counts.get("fetched", 0) for r in stack.seeded)
         progress(
-            f"stack: gateway at {stack.base_url}, {items} feed items ingested "
+            f"stack: gateway at {stack.base_url}, {stack.seeded_items} feed items ingested "
             f"(seeding {stack.seeding_seconds:.0f} s), ready in {time.monotonic() - began:.0f} s"
         )
         mailbox = str(stack.mailbox.directory) if stack.mailbox else None

@@ -50,6 +50,12 @@ class Session:
     last_write_at: float
 
 
+def _expired_tombstone(session: Session) -> str:
+    """What a session leaves behind until it is stopped: whose it was and how it started
+    (``take_expired`` reads it back)."""
+    return json.dumps({"user_id": session.user_id, "fate": "expired", "session": asdict(session)})
+
+
 class SessionStore:
     def __init__(self, redis: Redis, ttl_seconds: float, tombstone_seconds: int) -> None:
         self.redis = redis
@@ -64,9 +70,7 @@ class SessionStore:
             if new:
                 pipe.set(
                     KNOWN_KEY.format(session.session_id),
-                    json.dumps(
-                        {"user_id": session.user_id, "fate": "expired", "session": asdict(session)}
-                    ),
+                    _expired_tombstone(session),
                     ex=self.tombstone_seconds,
                 )
             pipe.zadd(ACTIVE_KEY, {session.session_id: expires})
@@ -108,7 +112,7 @@ class SessionStore:
             return
         await self.redis.set(
             KNOWN_KEY.format(session.session_id),
-            json.dumps({"user_id": session.user_id, "fate": "expired", "session": asdict(session)}),
+            _expired_tombstone(session),
             ex=self.tombstone_seconds,
         )
 
