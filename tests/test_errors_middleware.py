@@ -9,14 +9,18 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx
+import psycopg
 import pytest
+import redis.exceptions
 from fastapi import APIRouter, FastAPI
+from psycopg_pool import PoolTimeout
 from pydantic import BaseModel, Field
+from starlette.types import Receive, Scope, Send
 
 from mediagw.common.app import create_service_app
 from mediagw.common.errors import ApiError, ErrorBody, field_path
 from mediagw.common.health import Check
-from mediagw.common.middleware import SECURITY_HEADERS
+from mediagw.common.middleware import SECURITY_HEADERS, UnexpectedErrorMiddleware
 from mediagw.common.settings import ServiceSettings
 
 pytestmark = pytest.mark.unit
@@ -78,6 +82,21 @@ async def conflict() -> None:
 @router.get("/boom")
 async def boom() -> None:
     raise RuntimeError("kaboom: internal detail")
+
+
+@router.get("/database-gone")
+async def database_gone() -> None:
+    raise psycopg.OperationalError("connection failed: Connection refused")
+
+
+@router.get("/pool-empty")
+async def pool_empty() -> None:
+    raise PoolTimeout("couldn't get a connection after 5.00 sec")
+
+
+@router.get("/redis-gone")
+async def redis_gone() -> None:
+    raise redis.exceptions.ConnectionError("Error 111 connecting to 127.0.0.1:6379.")
 
 
 @asynccontextmanager
@@ -232,6 +251,39 @@ def test_api_error_keeps_status_code_field_and_headers(app: FastAPI) -> None:
     detail = assert_error_shape(response, 409, "already_exists")
     assert detail == {**detail, "message": "that item exists", "field": "name"}
     assert response.headers["x-a"] == "1"
+
+
+@pytest.mark.parametrize(
+    ("path", "dependency"),
+    [("/database-gone", "postgres"), ("/pool-empty", "postgres"), ("/redis-gone", "redis")],
+)
+def test_an_unreachable_backend_is_503_dependency_unavailable_naming_it(
+    app: FastAPI, path: str, dependency: str
+) -> None:
+    response = one(app, "GET", path)
+    detail = assert_error_shape(response, 503, "dependency_unavailable")
+    assert detail["message"] == "a backend this request needs is unavailable; retry shortly"
+    assert response.headers["retry-after"] == "1"
+    assert "127.0.0.1" not in response.text, "no internals in the body"
+    assert dependency not in response.text, "which backend stays in the logs"
+
+
+def test_a_backend_lost_outside_the_routes_is_503_too() -> None:
+    """Like the gateway's token check, which calls Redis before any route runs: the last-resort
+    middleware answers a lost backend as 503, not as a bug."""
+
+    async def revocation_check(scope: Scope, receive: Receive, send: Send) -> None:
+        raise redis.exceptions.ConnectionError("Connection closed by server.")
+
+    async def scenario() -> httpx.Response:
+        transport = httpx.ASGITransport(app=UnexpectedErrorMiddleware(revocation_check))
+        async with httpx.AsyncClient(transport=transport, base_url="http://svc") as client:
+            return await client.get("/api/v1/watchlist")
+
+    response = asyncio.run(scenario())
+    assert response.status_code == 503
+    assert response.json()["error"]["code"] == "dependency_unavailable"
+    assert response.headers["retry-after"] == "1"
 
 
 def test_unexpected_exception_is_500_without_internals(

@@ -315,11 +315,12 @@ def test_without_cors_origins_no_origin_is_allowed(api: httpx.Client) -> None:
 # --- Unexpected failures -------------------------------------------------------------------
 
 
-def test_a_failing_dependency_gives_a_json_500_with_id_and_headers(
+def test_a_failing_dependency_gives_a_json_503_with_id_and_headers(
     postgres_backend: Backend, owned_backend: Callable[[str], Backend]
 ) -> None:
-    """When Redis dies under the stack, answers are still the shared error shape, carrying the
-    request id (body and header) and the security headers, and readiness says what is down."""
+    """When Redis dies under the stack, answers are 503 ``dependency_unavailable`` (a lost
+    backend, not a bug) in the shared error shape, carrying the request id (body and header),
+    the security headers and a retry hint, and readiness says what is down."""
     redis = owned_backend("redis")
     with (
         launch(backends={"postgres": postgres_backend, "redis": redis}) as stack,
@@ -338,7 +339,8 @@ def test_a_failing_dependency_gives_a_json_500_with_id_and_headers(
             "gateway": client.get("/api/v1/me", headers={**token, "X-Request-ID": "r-2"}),
         }
         for (where, response), request_id in zip(cases.items(), ("r-1", "r-2"), strict=True):
-            error = assert_error(response, 500, "internal_error")
+            error = assert_error(response, 503, "dependency_unavailable")
+            assert response.headers["retry-after"] == "1", where
             assert error["request_id"] == request_id, where
             assert response.headers["x-request-id"] == request_id, where
             for name, value in SECURITY_HEADERS.items():

@@ -11,6 +11,8 @@ import logging
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import psycopg
+import redis.exceptions
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -162,7 +164,39 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     return error_response(exc.status_code, code, message, headers=headers or None)
 
 
+DEPENDENCY_ERRORS: tuple[type[Exception], ...] = (
+    psycopg.OperationalError,  # connection refused or lost, pool timeout, server shutting down
+    redis.exceptions.ConnectionError,
+    redis.exceptions.TimeoutError,
+)
+"""A backend that cannot be reached: the request failed for want of it, not for a bug."""
+
+
+def dependency_unavailable(exc: BaseException) -> ApiError | None:
+    """The 503 for a backend that cannot be reached (``None`` for any other exception), with a
+    retry hint: the request failed for want of the dependency, not for a bug, and nothing of it
+    stayed behind (its transaction rolled back). Readiness names the dependency meanwhile."""
+    if not isinstance(exc, DEPENDENCY_ERRORS):
+        return None
+    dependency = "postgres" if isinstance(exc, psycopg.Error) else "redis"
+    log.warning("%s unavailable: %s", dependency, str(exc).splitlines()[0] if str(exc) else exc)
+    return ApiError(  # which backend stays in the logs and /health/ready, not in the answer
+        503,
+        "dependency_unavailable",
+        "a backend this request needs is unavailable; retry shortly",
+        headers={"Retry-After": "1"},
+    )
+
+
+async def _dependency_unavailable(_: Request, exc: Exception) -> JSONResponse:
+    error = dependency_unavailable(exc)
+    assert error is not None, "registered for DEPENDENCY_ERRORS only"
+    return error_response(error.status, error.code, error.message, error.field, error.headers)
+
+
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+    if (error := dependency_unavailable(exc)) is not None:  # raised outside every route
+        return error_response(error.status, error.code, error.message, error.field, error.headers)
     log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
     return error_response(500, "internal_error", "an unexpected error occurred; see the logs")
 
@@ -171,6 +205,8 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(ApiError, _api_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
+    for dependency_error in DEPENDENCY_ERRORS:
+        app.add_exception_handler(dependency_error, _dependency_unavailable)
     app.add_exception_handler(Exception, _unexpected)
 
 
@@ -183,6 +219,7 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
         413: "Request body larger than the limit",
         422: "A field failed validation; `error.field` names it",
         429: "Rate limited; retry after the `Retry-After` seconds",
+        503: "A backend (PostgreSQL, Redis) is unavailable; retry after `Retry-After` seconds",
     }.items()
 }
 """Error responses to declare on routes, so the OpenAPI documents list them with one schema."""

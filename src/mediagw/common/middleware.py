@@ -11,7 +11,7 @@ import logging
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from mediagw.common.errors import ApiError, error_payload
+from mediagw.common.errors import ApiError, dependency_unavailable, error_payload
 
 SECURITY_HEADERS: tuple[tuple[bytes, bytes], ...] = (
     (b"x-content-type-options", b"nosniff"),
@@ -173,10 +173,16 @@ class UnexpectedErrorMiddleware:
         except Exception as exc:
             if started:
                 raise
-            log.exception(
-                "unhandled error on %s %s", scope.get("method"), scope.get("path"), exc_info=exc
-            )
-            error = ApiError(500, "internal_error", "an unexpected error occurred; see the logs")
+            # A middleware's own backend call (the gateway's revocation check, rate limits)
+            # fails outside the route handlers: a lost backend is still a 503, not a bug.
+            error = dependency_unavailable(exc)
+            if error is None:
+                log.exception(
+                    "unhandled error on %s %s", scope.get("method"), scope.get("path"), exc_info=exc
+                )
+                error = ApiError(
+                    500, "internal_error", "an unexpected error occurred; see the logs"
+                )
             await send_error(send, error)
 
 

@@ -16,6 +16,11 @@ Pool = AsyncConnectionPool[AsyncConnection[DictRow]]
 ``async with conn.transaction()`` marks each transaction explicitly."""
 
 
+POOL_WAIT_SECONDS = 5.0
+"""How long a request waits for a pooled connection before its 503: well inside the gateway's
+upstream timeout (10 s), so with PostgreSQL gone a user gets the service's clear
+``dependency_unavailable`` rather than the gateway's 504 (measured in the fault matrix)."""
+
 _POOLS: dict[str, list[Pool]] = {}
 """Open pools by service, for the saturation gauges (``mediagw.common.health``)."""
 
@@ -28,7 +33,7 @@ async def open_pool(url: str, *, service: str, min_size: int = 1, max_size: int 
         open=False,
         connection_class=AsyncConnection[DictRow],
         kwargs={"row_factory": dict_row, "autocommit": True},
-        timeout=10,
+        timeout=POOL_WAIT_SECONDS,
     )
     await pool.open(wait=True, timeout=15)
     _POOLS[service] = [p for p in _POOLS.get(service, []) if not p.closed] + [pool]
@@ -41,7 +46,13 @@ def pools_of(service: str) -> list[Pool]:
 
 
 def open_redis(url: str) -> Redis:
-    return Redis.from_url(url, decode_responses=True, socket_timeout=5, health_check_interval=30)
+    return Redis.from_url(
+        url,
+        decode_responses=True,
+        socket_timeout=5,
+        socket_connect_timeout=2,  # a host that drops packets fails fast, not after 5 s each
+        health_check_interval=30,
+    )
 
 
 class StoreSettings(Protocol):
@@ -63,8 +74,14 @@ async def open_stores(
     return pool, redis
 
 
+PING_WAIT_SECONDS = 1.5
+"""A readiness probe's wait for a connection: inside the probe's own 2 s budget, so with
+PostgreSQL gone the probe reports the pool's error (and the gateway, probing the service within
+the same budget, hears "postgres down" rather than timing out itself)."""
+
+
 async def ping_postgres(pool: Pool) -> None:
-    async with pool.connection() as conn:
+    async with pool.connection(timeout=PING_WAIT_SECONDS) as conn:
         await conn.execute("SELECT 1")
 
 

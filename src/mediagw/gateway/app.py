@@ -22,7 +22,7 @@ from mediagw.gateway.exchange import ApiKeyExchange
 from mediagw.gateway.openapi import merge
 from mediagw.gateway.operations import OperationTable
 from mediagw.gateway.settings import GatewaySettings
-from mediagw.gateway.upstream import HttpUpstream, InProcessUpstream, Upstream
+from mediagw.gateway.upstream import HttpUpstream, InProcessUpstream, Upstream, not_ready
 
 SERVICE = "gateway"
 IN_PROCESS_SERVICES: dict[str, str] = {
@@ -38,14 +38,14 @@ IN_PROCESS_SERVICES: dict[str, str] = {
 not exist yet is skipped."""
 
 
-def _ready_check(app: FastAPI) -> Callable[[], Awaitable[None]]:
+def _ready_check(name: str, app: FastAPI) -> Callable[[], Awaitable[None]]:
     async def ready() -> None:
         async with httpx.AsyncClient(
             transport=httpx.ASGITransport(app=app), base_url="http://in-process"
         ) as client:
             response = await client.get("/health/ready")
         if response.status_code != 200:
-            raise ConnectionError(f"/health/ready answered {response.status_code}")
+            raise not_ready(name, response)
 
     return ready
 
@@ -119,7 +119,7 @@ async def _mount_in_process(state: GatewayState, stack: AsyncExitStack) -> None:
         state.service_apps[name] = service_app
         stack.callback(peers.unregister, name)
         await stack.enter_async_context(service_app.router.lifespan_context(service_app))
-        ready = _ready_check(service_app)
+        ready = _ready_check(name, service_app)
         state.upstreams[name] = InProcessUpstream(name, service_app, ready)
         state.operations[name] = OperationTable.from_document(service_app.openapi())
         if name == "auth":

@@ -72,6 +72,18 @@ class Upstream(Protocol):
         ...
 
 
+def not_ready(service: str, response: httpx.Response) -> ConnectionError:
+    """A service's failed readiness as the gateway reports it: the dependencies the service
+    names as down, so the gateway's own ``/health/ready`` says *why* (``auth: postgres down``)."""
+    try:
+        dependencies = response.json().get("dependencies", {})
+        down = sorted(name for name, state in dependencies.items() if state["status"] != "ok")
+    except (ValueError, AttributeError, KeyError, TypeError):
+        down = []
+    why = f"{', '.join(down)} down" if down else "not ready"
+    return ConnectionError(f"{service}: {why} (/health/ready answered {response.status_code})")
+
+
 class InProcessUpstream:
     """A service app mounted in the gateway process (all-in-one mode)."""
 
@@ -117,7 +129,7 @@ class HttpUpstream:
     async def ready(self) -> None:
         response = await self.client.get(f"{self.base_url}/health/ready")
         if response.status_code != 200:
-            raise ConnectionError(f"{self.name} /health/ready answered {response.status_code}")
+            raise not_ready(self.name, response)
 
     async def document(self) -> dict[str, Any]:
         response = await self.client.get(f"{self.base_url}/openapi.json")
