@@ -53,6 +53,27 @@ PERMANENT_ERRORS = frozenset(
     }
 )
 """Errors a retry cannot fix: the event is recorded as failed and alerted on, not retried."""
+STALE_PRODUCER_ERRORS = frozenset(
+    {
+        KafkaError.PRODUCER_FENCED,
+        KafkaError.INVALID_PRODUCER_EPOCH,
+        KafkaError.UNKNOWN_PRODUCER_ID,
+        KafkaError.OUT_OF_ORDER_SEQUENCE_NUMBER,
+        KafkaError.INVALID_PRODUCER_ID_MAPPING,
+        KafkaError._FENCED,
+    }
+)
+"""The broker no longer accepts this producer's id or epoch. librdkafka does not call these
+fatal for an idempotent (non-transactional) producer, yet every retry on the same producer
+fails the same way — seen after the tansu broker was paused for 30 s, when the relay retried
+PRODUCER_FENCED forever and half an ingestion run's events never left the outbox. Only a new
+producer (a new producer id) gets through."""
+
+
+def needs_new_producer(error: KafkaError) -> bool:
+    return bool(error.fatal()) or error.code() in STALE_PRODUCER_ERRORS
+
+
 TOPIC_SUSPECT_ERRORS = frozenset(
     {
         KafkaError._UNKNOWN_TOPIC,
@@ -119,7 +140,8 @@ def _failure(message: Outgoing, error: KafkaError) -> Delivery:
 
 
 class EventProducer:
-    """An idempotent producer that can be replaced when librdkafka declares it dead."""
+    """An idempotent producer that is replaced when librdkafka declares it dead, or the broker
+    refuses its producer id (:func:`needs_new_producer`)."""
 
     def __init__(
         self, bootstrap: str, *, message_timeout_ms: int, client_id: str = "mediagw-ingestion"
@@ -133,7 +155,7 @@ class EventProducer:
         """How many producers this one has been (each replacement after a fatal error adds 1)."""
 
     def _on_error(self, error: KafkaError) -> None:
-        if error.fatal():
+        if needs_new_producer(error):
             self._fatal.set()
             log.error("kafka producer fatal error (it will be replaced): %s", error.str())
         elif error.code() == KafkaError._ALL_BROKERS_DOWN:
@@ -190,7 +212,7 @@ class EventProducer:
                     acked[message.event_id] = time.monotonic()
                 else:
                     reports[message.event_id] = _failure(message, error)
-                    if error.fatal():
+                    if needs_new_producer(error):
                         self._fatal.set()
 
             return on_delivery
@@ -240,7 +262,7 @@ class EventProducer:
             except KafkaException as exc:
                 error = exc.args[0]
                 reports[message.event_id] = _failure(message, error)
-                if error.fatal():
+                if needs_new_producer(error):
                     self._fatal.set()
                 return
             EVENTS_SENT.labels(message.topic).inc()
