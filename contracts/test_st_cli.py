@@ -17,7 +17,8 @@ import pytest
 from harness.accounts import Account
 from harness.contracts.cli_runs import Target, run, summary_table
 from harness.contracts.st_hooks import EMAIL_VARIABLE, LOGIN_URL_VARIABLE, PASSWORD_VARIABLE
-from harness.services import SERVICES, DirectServices
+from harness.service_processes import SERVICES
+from harness.services import DirectServices
 from harness.stack import Stack
 
 pytestmark = [pytest.mark.contract, pytest.mark.slow]

@@ -28,7 +28,7 @@ from harness.accounts import Account, expect, login, refresh, register_verified
 from harness.backends.process import ManagedProcess, free_port
 from harness.isolation import IsolatedDatabase, RedisDatabase
 from harness.mailbox import Mailbox
-from harness.stack import wait_ready
+from harness.service_processes import wait_ready
 
 pytestmark = pytest.mark.integration
 

@@ -13,16 +13,13 @@ from __future__ import annotations
 
 import os
 import shutil
-import sys
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 
-from harness.backends.process import ManagedProcess, free_port, make_workdir
-from harness.stack import Stack, wait_ready
+from harness.backends.process import make_workdir
+from harness.service_processes import SERVICES, start_services
+from harness.stack import Stack
 
-SERVICES = ("auth", "sona", "sync", "discovery", "playback", "ingestion")
-"""In start order: callees (SONA, sync) before their callers (discovery, playback)."""
-PEER_URLS = {"discovery": {"MG_SONA_URL": "sona"}, "playback": {"MG_SYNC_URL": "sync"}}
 TARGET_VARIABLE = "MG_TARGET_SERVICE_URLS"
 
 
@@ -67,22 +64,8 @@ def launch_services(
     try:
         workdir = make_workdir("services")
         cleanup.callback(shutil.rmtree, workdir, ignore_errors=True)
-        processes: dict[str, ManagedProcess] = {}
-        for name in services:
-            port = free_port()
-            url = f"http://127.0.0.1:{port}"
-            env = {**os.environ, **stack.env}
-            for variable, peer in PEER_URLS.get(name, {}).items():
-                if peer in started.urls:
-                    env[variable] = started.urls[peer]
-            argv = [sys.executable, "-m", "mediagw", "serve", name, "--port", str(port)]
-            process = ManagedProcess(name, argv, workdir=workdir, env=env)
-            process.start()
-            cleanup.callback(process.terminate)
-            processes[name] = process
-            started.urls[name] = url
-        for name, process in processes.items():
-            wait_ready(started.urls[name], timeout, process)
+        env = {**os.environ, **stack.env}
+        started.urls, _ = start_services(services, env, workdir, cleanup, timeout)
         return started
     except BaseException:
         cleanup.close()

@@ -1,7 +1,8 @@
 """Start the reference stack (or attach to any deployment by URL) for suites and load runs.
 
-This is the one place the harness knows the reference implementation exists — and even here only
-as a command to run (``python -m mediagw serve …``), never as an import. Everything else talks
+This module (with :mod:`harness.service_processes`) is the one place the harness knows the
+reference implementation exists — and even here only as a command to run (``python -m mediagw
+serve …``), never as an import. Everything else talks
 to ``Stack.base_url``. Set ``MG_TARGET_URL`` to point the same suites at another deployment.
 """
 
@@ -10,12 +11,11 @@ from __future__ import annotations
 import os
 import secrets
 import shutil
-import sys
 import time
-import urllib.request
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 import httpx
 import psycopg
@@ -27,7 +27,9 @@ from harness.backends.process import ManagedProcess, free_port, make_workdir
 from harness.isolation import create_migrated_database, drop_database, unique_suffix
 from harness.mailbox import Mailbox
 from harness.seeding import RunResult, seed_catalogue
+from harness.service_processes import SERVICES, serve_argv, start_services, wait_ready
 
+Topology = Literal["all-in-one", "per-service"]
 ADMIN_EMAIL = "admin@harness.example.org"
 DEFAULT_LIMITS = {
     # Load runs log in thousands of users from one address: the defaults would throttle them.
@@ -38,10 +40,6 @@ DEFAULT_LIMITS = {
     # Suites and fuzzers send made-up feed URLs: a test stack fetches feeds from loopback only.
     "MG_FEED_ALLOWED_HOSTS": "127.0.0.1,localhost,::1",
 }
-
-
-class StackError(RuntimeError):
-    """The stack did not start; the message carries the tail of its log."""
 
 
 @dataclass
@@ -62,6 +60,9 @@ class Stack:
     env: dict[str, str] = field(default_factory=dict, repr=False)
     _cleanup: ExitStack = field(default_factory=ExitStack, repr=False)
     processes: dict[str, ManagedProcess] = field(default_factory=dict, repr=False)
+    """Every process of a launched stack by name: ``gateway``, and each service per-service."""
+    service_urls: dict[str, str] = field(default_factory=dict)
+    """Per-service topology: where each service answers behind the gateway."""
 
     @property
     def seeded_items(self) -> int:
@@ -88,27 +89,6 @@ def from_environment() -> Stack | None:
     """The deployment named by MG_TARGET_URL (and MG_TARGET_MAILBOX), if any."""
     url = os.environ.get("MG_TARGET_URL")
     return attach(url, os.environ.get("MG_TARGET_MAILBOX")) if url else None
-
-
-def wait_ready(url: str, timeout: float, process: ManagedProcess | None = None) -> None:
-    deadline = time.monotonic() + timeout
-    last = "no answer"
-    while time.monotonic() < deadline:
-        if process is not None:
-            try:
-                process.check_running()
-            except RuntimeError as exc:
-                raise StackError(str(exc)) from None
-        try:
-            with urllib.request.urlopen(f"{url}/health/ready", timeout=2) as response:  # noqa: S310 — our own loopback URL
-                if response.status == 200:
-                    return
-                last = f"HTTP {response.status}"
-        except OSError as exc:
-            last = str(exc)
-        time.sleep(0.1)
-    tail = process.log_tail() if process else ""
-    raise StackError(f"stack at {url} not ready after {timeout:.0f}s ({last})\n{tail}")
 
 
 def embedding_cache_dir() -> Path:
@@ -167,6 +147,25 @@ def _gateway_env(
     }
 
 
+def _services_for(
+    topology: Topology, env: dict[str, str], workdir: Path, cleanup: ExitStack, timeout: float
+) -> tuple[dict[str, str], dict[str, ManagedProcess]]:
+    """No processes all-in-one; per-service, every service started with the gateway's wiring
+    (auth trusts the gateway's X-Forwarded-For, so rate limits key on the real client)."""
+    if topology == "all-in-one":
+        return {}, {}
+    service_env = {k: v for k, v in env.items() if k != "PROMETHEUS_MULTIPROC_DIR"}
+    service_env["MG_TRUST_FORWARDED_FOR"] = "1"
+    return start_services(SERVICES, service_env, workdir, cleanup, timeout)
+
+
+def _gateway_mode(service_urls: dict[str, str]) -> dict[str, str]:
+    if not service_urls:
+        return {}
+    urls = {f"MG_{name.upper()}_URL": url for name, url in service_urls.items()}
+    return {"MG_GATEWAY_MODE": "per-service", **urls}
+
+
 def _admin_and_seed(
     stack: Stack, mailbox: Mailbox, *, admin: bool, seed: bool, platforms: list[str] | None
 ) -> None:
@@ -191,6 +190,7 @@ def launch(
     seed_platforms: list[str] | None = None,
     create_admin: bool = True,
     timeout: float = 90.0,
+    topology: Topology = "all-in-one",
 ) -> Stack:
     """Start backends (unless given), a migrated database and the all-in-one gateway.
 
@@ -198,6 +198,8 @@ def launch(
     admin account, which ``create_admin`` registers; seeding implies it), or only the feeds of
     ``seed_platforms`` (a smaller catalogue starts faster).
     Qdrant is the gateway process's embedded engine unless a server backend is given.
+    ``topology="per-service"`` runs each service in a process of its own behind a gateway in
+    per-service mode (what the fault matrix needs to kill one service).
     """
     cleanup = ExitStack()
     try:
@@ -216,8 +218,9 @@ def launch(
             metrics_dir = workdir / "prometheus"
             metrics_dir.mkdir()
             env["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
-        argv = [sys.executable, "-m", "mediagw", "serve", "gateway"]
-        argv += ["--port", base_url.rsplit(":", 1)[1], "--workers", str(workers)]
+        service_urls, processes = _services_for(topology, env, workdir, cleanup, timeout)
+        env.update(_gateway_mode(service_urls))
+        argv = serve_argv("gateway", int(base_url.rsplit(":", 1)[1]), workers)
         process = ManagedProcess("gateway", argv, workdir=workdir, env=env)
         process.start()
         cleanup.callback(process.terminate)
@@ -229,7 +232,8 @@ def launch(
             redis_url=provided["redis"].url,
             launched=True,
             env={k: v for k, v in env.items() if k.startswith(("MG_", "JWT_"))},
-            processes={"gateway": process},
+            processes={"gateway": process, **processes},
+            service_urls=service_urls,
         )
         stack._cleanup = cleanup
         _admin_and_seed(stack, mailbox, admin=create_admin, seed=seed, platforms=seed_platforms)

@@ -31,7 +31,8 @@ from harness.migrations import (
     default_directory,
     lint,
 )
-from harness.stack import StackError, launch
+from harness.service_processes import StackError
+from harness.stack import launch
 
 
 def _fail(message: str) -> None:
@@ -50,6 +51,8 @@ class _LazyGroup(click.Group):
         "load": "harness.cli.load",
         "run": "harness.cli.load",
         "obs": "harness.cli.obs",
+        "faults": "harness.cli.faults",
+        "soak": "harness.cli.soak",
     }
 
     def list_commands(self, ctx: click.Context) -> list[str]:

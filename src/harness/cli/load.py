@@ -13,7 +13,7 @@ from harness.cli import _fail, main
 from harness.load import profiles
 from harness.load.pool import PoolError
 from harness.load.runner import RESULTS_DIR, LoadRequest, run
-from harness.stack import StackError
+from harness.service_processes import StackError
 
 VERDICTS = {0: "pass", 1: "threshold breached", 2: "could not judge"}
 

@@ -20,7 +20,8 @@ from harness.cli import _fail, _run_until_interrupted, main
 from harness.obs import checks, coverage
 from harness.obs.observatory import RULES_DIR, Observatory, scaled_rules, seconds_of
 from harness.obs.prometheus import ScrapeTarget
-from harness.stack import StackError, launch
+from harness.service_processes import StackError
+from harness.stack import launch
 
 ROOT = Path(__file__).resolve().parents[3]
 PROVISIONING = ROOT / "dashboards" / "provisioning"

@@ -15,7 +15,8 @@ from pathlib import Path
 
 from harness.contracts.cli_runs import RunResult, Target, run, summary_table
 from harness.contracts.st_hooks import EMAIL_VARIABLE, LOGIN_URL_VARIABLE, PASSWORD_VARIABLE
-from harness.services import SERVICES, DirectServices, launch_services
+from harness.service_processes import SERVICES
+from harness.services import DirectServices, launch_services
 from harness.services import from_environment as services_from_environment
 from harness.stack import Stack, from_environment, launch
 

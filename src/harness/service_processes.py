@@ -1,0 +1,79 @@
+"""The reference services as processes: start them on free ports, wait until they are ready.
+
+The launched stack (all-in-one or per-service) and the contract suites' direct services start
+``python -m mediagw serve <service>`` the same way; this module is that one way, so both wire
+peers (discovery → SONA, playback → sync) and report a crashed start-up with its log alike.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+import urllib.request
+from contextlib import ExitStack
+from pathlib import Path
+
+from harness.backends.process import ManagedProcess, free_port
+
+SERVICES = ("auth", "sona", "sync", "discovery", "playback", "ingestion")
+"""In start order: callees (SONA, sync) before their callers (discovery, playback)."""
+PEER_URLS = {"discovery": {"MG_SONA_URL": "sona"}, "playback": {"MG_SYNC_URL": "sync"}}
+
+
+class StackError(RuntimeError):
+    """The stack did not start; the message carries the tail of its log."""
+
+
+def wait_ready(url: str, timeout: float, process: ManagedProcess | None = None) -> None:
+    deadline = time.monotonic() + timeout
+    last = "no answer"
+    while time.monotonic() < deadline:
+        if process is not None:
+            try:
+                process.check_running()
+            except RuntimeError as exc:
+                raise StackError(str(exc)) from None
+        try:
+            with urllib.request.urlopen(f"{url}/health/ready", timeout=2) as response:  # noqa: S310 — our own loopback URL
+                if response.status == 200:
+                    return
+                last = f"HTTP {response.status}"
+        except OSError as exc:
+            last = str(exc)
+        time.sleep(0.1)
+    tail = process.log_tail() if process else ""
+    raise StackError(f"stack at {url} not ready after {timeout:.0f}s ({last})\n{tail}")
+
+
+def serve_argv(service: str, port: int, workers: int = 1) -> list[str]:
+    """The command line of one service (or ``gateway``) on ``port``."""
+    argv = [sys.executable, "-m", "mediagw", "serve", service, "--port", str(port)]
+    return argv + (["--workers", str(workers)] if workers > 1 else [])
+
+
+def start_services(
+    names: tuple[str, ...],
+    env: dict[str, str],
+    workdir: Path,
+    cleanup: ExitStack,
+    timeout: float = 90.0,
+) -> tuple[dict[str, str], dict[str, ManagedProcess]]:
+    """Start ``names`` (in :data:`SERVICES` order) with ``env``, each on a free port, peers
+    pointed at each other; returns their URLs and processes once every one is ready.
+    Each process is terminated by ``cleanup``."""
+    urls: dict[str, str] = {}
+    processes: dict[str, ManagedProcess] = {}
+    for name in (service for service in SERVICES if service in names):
+        port = free_port()
+        own_env = dict(env)
+        for variable, peer in PEER_URLS.get(name, {}).items():
+            if peer in urls:
+                own_env[variable] = urls[peer]
+        process = ManagedProcess(name, serve_argv(name, port), workdir=workdir, env=own_env)
+        process.start()
+        cleanup.callback(process.terminate)
+        processes[name] = process
+        urls[name] = f"http://127.0.0.1:{port}"
+    for name, process in processes.items():
+        wait_ready(urls[name], timeout, process)
+    return urls, processes
