@@ -10,7 +10,7 @@ PYTEST_ARGS ?=
 help:
 	@echo "make run             the main job: stack + InfluxDB up, baseline at smoke, SLO verdict"
 	@echo "make test            lint (ruff, ruff format, mypy, migration lint) + every test but the long ones"
-	@echo "make test-slow       the long suites (marker long): stress, spike and soak smoke presets"
+	@echo "make test-slow       the long suites (marker long): fault matrix, stress, spike, soak"
 	@echo "make unit            unit tests only (no backends)"
 	@echo "make integration     suites against real backends"
 	@echo "make e2e             journeys through the gateway of a launched stack"

@@ -124,7 +124,8 @@ def _signed_in(client: httpx.Client, account: Account, now: float) -> LoadAccoun
     return loaded
 
 
-def _titles(client: httpx.Client, wanted: int = 200) -> list[str]:
+def titles_of(client: httpx.Client, wanted: int = 200) -> list[str]:
+    """Content ids of the target's catalogue, found the way a user finds them (search)."""
     found: list[str] = []
     for query in QUERIES:
         response = client.get("/api/v1/search", params={"q": query, "page_size": 50})
@@ -181,4 +182,4 @@ def prepare(
             accounts = _in_parallel(registered, list(range(size)))
         if not accounts:
             raise PoolError("no test account could be prepared")
-        return Pool(accounts, _titles(client))
+        return Pool(accounts, titles_of(client))

@@ -150,6 +150,18 @@ class LocalServer(abc.ABC):
                 )
             time.sleep(0.05)
 
+    def kill(self) -> None:
+        """SIGKILL the server but keep its port and directory: a crash, for fault drills."""
+        if self._process is not None:
+            self._process.kill()
+
+    def restart(self, timeout: float = READY_TIMEOUT) -> None:
+        """Run the same command again (same port, same data) and wait until it is ready."""
+        if self._process is None:
+            raise RuntimeError(f"{self.name} was never started")
+        self._process.start()
+        self._wait_ready(timeout)
+
     def stop(self) -> None:
         """Stop the process and delete its scratch directory (config, storage, log)."""
         if self._http is not None:
