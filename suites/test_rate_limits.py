@@ -137,6 +137,93 @@ def test_fourth_password_reset_request_for_an_address_is_429(
     expect(limited.post("/api/v1/auth/password/forgot", json={"email": unique_email()}), 202)
 
 
+# --- Under load from many users ---------------------------------------------------------------
+
+USERS = 30
+ATTEMPTS_EACH = 8
+CONCURRENCY = 48
+
+
+@pytest.fixture
+def crowded_stack(
+    postgres_backend: Backend, redis_backend: Backend, redis_db: RedisDatabase
+) -> Iterator[Stack]:
+    """Low login limits, and each client's address taken from X-Forwarded-For, so one test
+    process can be many users at many addresses (the trust a stack behind a proxy gives)."""
+    with launch(
+        backends={"postgres": postgres_backend, "redis": redis_backend},
+        extra_env={**LOW_LIMITS, "MG_REDIS_URL": redis_db.url, "MG_TRUST_FORWARDED_FOR": "1"},
+        create_admin=False,
+    ) as stack:
+        yield stack
+
+
+def test_limits_hold_for_each_of_many_users_hammering_at_once(crowded_stack: Stack) -> None:
+    """30 users at 30 addresses each try 8 logins, 48 requests in flight at a time: every
+    user gets exactly LIMIT answers and the rest 429 — the limit neither leaks under
+    concurrency nor lets one user's attempts use up another's."""
+
+    async def attempt(client: httpx.AsyncClient, user: int, gate: asyncio.Semaphore) -> int:
+        body = {"email": f"crowd-{user}@example.org", "password": PASSWORD}
+        headers = {"X-Forwarded-For": f"198.51.100.{user + 1}"}
+        async with gate:
+            response = await client.post("/api/v1/auth/login", json=body, headers=headers)
+        if response.status_code == 429:
+            assert_rate_limited(response, "login")
+        return response.status_code
+
+    async def crowd() -> dict[int, list[int]]:
+        gate = asyncio.Semaphore(CONCURRENCY)
+        limits = httpx.Limits(max_connections=CONCURRENCY)
+        async with httpx.AsyncClient(
+            base_url=crowded_stack.base_url, timeout=60, limits=limits
+        ) as client:
+            tasks = {
+                (user, n): asyncio.create_task(attempt(client, user, gate))
+                for n in range(ATTEMPTS_EACH)
+                for user in range(USERS)
+            }
+            await asyncio.gather(*tasks.values())
+        by_user: dict[int, list[int]] = {user: [] for user in range(USERS)}
+        for (user, _), task in tasks.items():
+            by_user[user].append(task.result())
+        return by_user
+
+    by_user = asyncio.run(crowd())
+    for user, statuses in by_user.items():
+        assert sorted(statuses) == [401] * LIMIT + [429] * (ATTEMPTS_EACH - LIMIT), (user, statuses)
+
+
+def test_one_attacker_at_full_speed_gets_the_limit_and_no_more(crowded_stack: Stack) -> None:
+    """60 concurrent guesses at one account from one address: LIMIT of them are checked, every
+    other one is refused before the password is looked at, and the account's owner, at her
+    own address, still signs in."""
+    assert crowded_stack.mailbox is not None
+    with httpx.Client(base_url=crowded_stack.base_url, timeout=60) as plain:
+        owner = register_verified(plain, crowded_stack.mailbox)
+
+    async def guess(client: httpx.AsyncClient) -> int:
+        body = {"email": owner.email, "password": "guess number one"}
+        headers = {"X-Forwarded-For": "203.0.113.66"}
+        response = await client.post("/api/v1/auth/login", json=body, headers=headers)
+        return response.status_code
+
+    async def attack() -> list[int]:
+        async with httpx.AsyncClient(
+            base_url=crowded_stack.base_url, timeout=60, limits=httpx.Limits(max_connections=60)
+        ) as client:
+            return list(await asyncio.gather(*(guess(client) for _ in range(60))))
+
+    statuses = asyncio.run(attack())
+    assert sorted(statuses) == [401] * LIMIT + [429] * (60 - LIMIT)
+    with httpx.Client(base_url=crowded_stack.base_url, timeout=30) as plain:
+        mine = {"email": owner.email, "password": owner.password}
+        signed_in = plain.post(
+            "/api/v1/auth/login", json=mine, headers={"X-Forwarded-For": "192.0.2.7"}
+        )
+    assert signed_in.status_code == 200, signed_in.text
+
+
 # --- The limiter against real Redis ---------------------------------------------------------
 
 
