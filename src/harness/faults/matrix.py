@@ -209,9 +209,10 @@ def run_fault(rig: Rig, witness: Witness, fault: Fault, progress: Callable[[str]
             if again := _start_run(rig, fault.platform or ""):
                 notes.append(again)
         recovery = _wait_recovered(rig, witness, healed, readiness)
+        until = healed + recovery if recovery is not None else time.monotonic()
+        seen = _users_saw(witness.between(injected, until))
         text, named = readiness.naming(fault.dependency)
         alert, alert_ok = _alert(rig, fault, injected, healed)
-        seen = _users_saw(witness.between(injected, time.monotonic()))
         assert rig.stack.database_url is not None, "the rig's stack was launched"
         losses = witness.verify(rig.stack.database_url)
         events = None

@@ -10,10 +10,10 @@ arrangement — so each fault's alert is seen arriving, not assumed.
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass, field
-from pathlib import Path
+from dataclasses import dataclass
 
 import httpx
 
@@ -43,8 +43,6 @@ class Rig:
     observatory: Observatory
     witnesses: list[Account]
     titles: list[str]
-    workdir: Path
-    _cleanup: ExitStack = field(default_factory=ExitStack, repr=False)
 
     def process_of(self, name: str) -> ManagedProcess:
         """The process of a backend (``postgres`` …) or of a service (``playback`` …)."""
@@ -106,6 +104,7 @@ def rig(
             f"{stack.seeded_items} feed items ingested"
         )
         workdir = make_workdir("faults")
+        cleanup.callback(shutil.rmtree, workdir, ignore_errors=True)
         targets = [ScrapeTarget(f"{stack.base_url}/metrics", "gateway")] + [
             ScrapeTarget(f"{url}/metrics", name) for name, url in stack.service_urls.items()
         ]
@@ -118,4 +117,4 @@ def rig(
         )
         with httpx.Client(base_url=stack.base_url, timeout=30) as client:
             titles = titles_of(client)
-        yield Rig(stack, backends, observatory, _witness_accounts(stack), titles, workdir, cleanup)
+        yield Rig(stack, backends, observatory, _witness_accounts(stack), titles)
