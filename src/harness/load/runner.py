@@ -20,7 +20,7 @@ from pathlib import Path
 
 from harness.backends import SPECS, Backend, resolve
 from harness.load import profiles, runinfo
-from harness.stack import launch
+from harness.stack import Stack, Topology, launch
 
 REPOSITORY = Path(__file__).resolve().parents[3]
 LOCUSTFILE = REPOSITORY / "load" / "locustfile.py"
@@ -34,6 +34,8 @@ class Target:
     stack_mode: str
     stack_workers: int
     backends: dict[str, Backend] = field(default_factory=dict)
+    stack: Stack | None = None
+    """The stack the harness launched (None for a deployment given by URL)."""
 
 
 @dataclass
@@ -55,6 +57,8 @@ class LoadRequest:
     """Another SLO file than load/slo.yaml."""
     extra_env: dict[str, str] = field(default_factory=dict)
     """Environment for a launched stack (e.g. the fault-injection settings)."""
+    topology: Topology = "all-in-one"
+    """Of a launched stack: per-service gives each service a process (and pid) of its own."""
 
 
 @contextmanager
@@ -79,6 +83,7 @@ def target_for(request: LoadRequest, progress: Callable[[str], None]) -> Iterato
                 workers=request.stack_workers,
                 extra_env=request.extra_env,
                 timeout=120,
+                topology=request.topology,
             )
         )
         progress(
@@ -86,7 +91,9 @@ def target_for(request: LoadRequest, progress: Callable[[str], None]) -> Iterato
             f"(seeding {stack.seeding_seconds:.0f} s), ready in {time.monotonic() - began:.0f} s"
         )
         mailbox = str(stack.mailbox.directory) if stack.mailbox else None
-        yield Target(stack.base_url, mailbox, "all-in-one", request.stack_workers, backends)
+        yield Target(
+            stack.base_url, mailbox, request.topology, request.stack_workers, backends, stack
+        )
 
 
 @contextmanager
