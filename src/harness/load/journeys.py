@@ -29,7 +29,7 @@ import gevent
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection, connect
 
-from harness.load.pool import QUERIES, LoadAccount, Pool
+from harness.load.pool import QUERIES, REFRESH_MARGIN_SECONDS, LoadAccount, Pool
 
 HEARTBEATS_PER_SESSION = 8
 PROPAGATION_TIMEOUT_SECONDS = 10.0
@@ -147,8 +147,15 @@ class SecondDevice:
     account: LoadAccount
     fire: Fire
     socket: ClientConnection
+    expires_at: float
+    """When the access token the socket was opened with expires: the server closes the socket
+    then, so the device is renewed before (:meth:`usable`), as a real app would."""
     pending: dict[tuple[str, str], float] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    closed: bool = False
+
+    def usable(self, now: float) -> bool:
+        return not self.closed and now < self.expires_at - REFRESH_MARGIN_SECONDS
 
     def expect(self, element: str, kind: str, sent_at: float) -> None:
         with self.lock:
@@ -168,6 +175,8 @@ class SecondDevice:
                     self._record(sent, (received - sent) * 1000, None)
         except (ConnectionClosed, OSError):
             return
+        finally:
+            self.closed = True
 
     def expire(self, now: float) -> None:
         """Ops not received within the timeout are failures of the propagation."""
@@ -191,7 +200,12 @@ class SecondDevice:
 
 
 class Devices:
-    """Second devices by account, opened on first use, closed at the end."""
+    """Second devices by account, opened on first use, renewed before their token expires,
+    closed at the end.
+
+    A renewed device's old socket is retired, not dropped: it stays open until the ops sent
+    while it was the account's device have arrived (or timed out), so none goes unmeasured.
+    """
 
     def __init__(self, base_url: str, fire: Fire) -> None:
         parts = urlsplit(base_url)
@@ -199,31 +213,45 @@ class Devices:
         self.ws_base = f"{scheme}://{parts.netloc}/api/v1/sync/ws"
         self.fire = fire
         self.devices: dict[str, SecondDevice] = {}
+        self.retired: list[SecondDevice] = []
         self._lock = threading.Lock()
         self._reaper = gevent.spawn(self._reap)
 
     def of(self, account: LoadAccount) -> SecondDevice:
         with self._lock:
             device = self.devices.get(account.email)
-            if device is None:
-                socket = connect(
-                    f"{self.ws_base}?access_token={account.access_token}", open_timeout=10
-                )
-                socket.send(json.dumps({"v": 1, "type": "hello", "device_id": "load-tv"}))
-                device = self.devices[account.email] = SecondDevice(account, self.fire, socket)
-                gevent.spawn(device.listen)
+            if device is not None and device.usable(time.time()):
+                return device
+            if device is not None:
+                self.retired.append(device)
+            device = self.devices[account.email] = self._open(account)
+        return device
+
+    def _open(self, account: LoadAccount) -> SecondDevice:
+        socket = connect(f"{self.ws_base}?access_token={account.access_token}", open_timeout=10)
+        socket.send(json.dumps({"v": 1, "type": "hello", "device_id": "load-tv"}))
+        device = SecondDevice(account, self.fire, socket, account.expires_at)
+        gevent.spawn(device.listen)
         return device
 
     def _reap(self) -> None:
         while True:
             gevent.sleep(1.0)
-            now = time.time()
-            for device in list(self.devices.values()):
-                device.expire(now)
+            self.reap(time.time())
+
+    def reap(self, now: float) -> None:
+        """Time out late ops; close the retired sockets that have nothing left to receive."""
+        for device in [*self.devices.values(), *self.retired]:
+            device.expire(now)
+        with self._lock:
+            done = [d for d in self.retired if d.closed or not d.pending]
+            self.retired = [d for d in self.retired if d not in done]
+        for device in done:
+            device.socket.close()
 
     def close(self) -> None:
         self._reaper.kill(block=False)
-        for device in self.devices.values():
+        for device in [*self.devices.values(), *self.retired]:
             device.socket.close()
 
 
