@@ -23,6 +23,8 @@ class Account:
     refresh_token: str = ""
     session_id: str = ""
     scope: str = ""
+    expires_in: float = 0.0
+    """The access token's lifetime in seconds, as the token response said."""
     extra: dict[str, object] = field(default_factory=dict)
 
     @property
@@ -34,6 +36,7 @@ class Account:
         self.refresh_token = str(tokens["refresh_token"])
         self.session_id = str(tokens.get("session_id", ""))
         self.scope = str(tokens.get("scope", ""))
+        self.expires_in = float(str(tokens.get("expires_in", 0)))
 
 
 def unique_email(tag: str = "user") -> str:

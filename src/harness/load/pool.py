@@ -120,7 +120,8 @@ def _signed_in(client: httpx.Client, account: Account, now: float) -> LoadAccoun
     signed = login(client, account, device_id="load-phone")
     loaded = LoadAccount(signed.email, signed.password)
     loaded.access_token, loaded.refresh_token = signed.access_token, signed.refresh_token
-    loaded.expires_at = now + 300
+    # The token's own lifetime: a deployment with short-lived tokens is refreshed in time.
+    loaded.expires_at = now + (signed.expires_in or 300)
     return loaded
 
 
