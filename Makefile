@@ -47,8 +47,10 @@ test: lint
 	$(BIN)/pytest -m "not long" $(PYTEST_ARGS)
 
 # Suites beyond make test's budget (marker `long`): the smoke presets of stress, spike and soak.
+# -s: the long suites print as they go (the load's progress, each fault, the matrix's table,
+# the soak's verdict per series) instead of holding half an hour of output to the end.
 test-slow: bootstrap
-	$(BIN)/pytest -m long $(PYTEST_ARGS)
+	$(BIN)/pytest -m long -s $(PYTEST_ARGS)
 
 unit: bootstrap
 	$(BIN)/pytest -m unit $(PYTEST_ARGS)
