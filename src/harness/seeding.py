@@ -27,10 +27,15 @@ class RunResult:
     """The run's own duration (the service's started_at → finished_at), queueing excluded."""
 
 
+def feed_run(platform: str) -> dict[str, Any]:
+    """The body of ``POST /api/v1/ingestion/runs`` for one platform's feed file."""
+    return {"platform": platform, "source": {"type": "file", "name": platform}}
+
+
 def start_run(client: httpx.Client, admin: Account, platform: str) -> str:
     """Ask for a run of one platform's feed file; its run id (the run goes on in the service)."""
-    body = {"platform": platform, "source": {"type": "file", "name": platform}}
-    return str(expect(client.post(RUNS, json=body, headers=admin.headers), 202).json()["run_id"])
+    response = client.post(RUNS, json=feed_run(platform), headers=admin.headers)
+    return str(expect(response, 202).json()["run_id"])
 
 
 def _result(platform: str, state: dict[str, Any], waited: float) -> RunResult:

@@ -29,6 +29,7 @@ from harness.faults.injections import FAULTS, Fault
 from harness.faults.rig import Rig
 from harness.faults.witness import Losses, Outcome, Witness, summarise
 from harness.obs.webhook import Notification
+from harness.seeding import RUNS, feed_run
 
 QUIET_SECONDS = 3.0
 RECOVERY_TIMEOUT = 90.0
@@ -127,11 +128,10 @@ class Readiness:
 def _start_run(rig: Rig, platform: str) -> str:
     """Ask the ingestion service (through the gateway, as the admin) to ingest a feed."""
     assert rig.stack.admin is not None, "the stack was launched with an admin"
-    body = {"platform": platform, "source": {"type": "file", "name": platform}}
     try:
         response = httpx.post(
-            f"{rig.stack.base_url}/api/v1/ingestion/runs",
-            json=body,
+            f"{rig.stack.base_url}{RUNS}",
+            json=feed_run(platform),
             headers=rig.stack.admin.headers,
             timeout=15,
         )
