@@ -31,7 +31,7 @@ from mediagw.common.errors import ApiError
 from mediagw.common.storage import Pool
 from mediagw.sona import store
 from mediagw.sona.catalogue import Catalogue, Vector
-from mediagw.sona.engine import ItemState, Preferences, Profile
+from mediagw.sona.engine import InteractionKind, ItemState, Preferences, Profile
 from mediagw.sona.metrics import PROFILE_LOOKUPS
 from mediagw.sona.settings import SonaSettings
 
@@ -287,7 +287,7 @@ class ProfileStore:
         *,
         user_id: str,
         content_id: str,
-        kind: str,
+        kind: InteractionKind,
         value: float | None,
         occurred_at: datetime,
         event_id: uuid.UUID | None,

@@ -243,6 +243,7 @@ async def recommendations(
             catalogue,
             str(content_id),
             similarity.table,
+            ctx.settings.weights,
             limit=limit,
             exclude=profile.excluded(),
         )
@@ -254,8 +255,6 @@ async def recommendations(
             similarity.table,
             ctx.settings.weights,
             limit=limit,
-            mmr_lambda=ctx.settings.mmr_lambda,
-            max_genre_share=ctx.settings.max_genre_share,
         )
     result = RecommendationList(
         context=context,

@@ -9,8 +9,8 @@ from typing import Annotated, Any, Literal
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from mediagw.common.taxonomy import GENRES, MOODS, PLATFORM_ID_PATTERN, Genre, Mood
+from mediagw.sona.engine import InteractionKind
 
-InteractionKind = Literal["view", "complete", "rate", "skip", "watchlist_add", "watchlist_remove"]
 Context = Literal["home", "continue", "similar"]
 PlatformId = Annotated[str, Field(pattern=PLATFORM_ID_PATTERN)]
 MAX_CANDIDATES = 500

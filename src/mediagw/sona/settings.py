@@ -8,7 +8,9 @@ from mediagw.common.settings import TokenSettings
 
 
 class Weights(BaseModel):
-    """How the score components mix. Each component is scaled to 0..1 before weighting."""
+    """The ranking engine's tunable weights (``mediagw.sona.engine``): how the score components
+    mix (each is scaled to 0..1 before weighting), and the weights and shares inside
+    diversification, preference matching and similar titles."""
 
     model_config = ConfigDict(frozen=True)
 
@@ -27,6 +29,24 @@ class Weights(BaseModel):
     diversity: float = 0.05
     """Re-ranking only: ``diversity · log2(1 + r)`` is taken off a candidate with r better-scored
     candidates of the same main genre."""
+    mmr_lambda: float = 0.75
+    """Recommendations: relevance vs. novelty trade-off of maximal marginal relevance."""
+    max_genre_share: float = 0.5
+    """Recommendations: at most this share of a list from one main genre (when others exist)."""
+    mmr_vector: float = 0.5
+    """Recommendations: MMR's similarity between two titles is ``mmr_vector`` · vector cosine
+    + ``mmr_genres`` · genre Jaccard index."""
+    mmr_genres: float = 0.5
+    """See ``mmr_vector``."""
+    preference_genre: float = 0.75
+    """The preference component (0..1) of a title with one of the stated genres …"""
+    preference_mood: float = 0.25
+    """… plus this if it has one of the stated moods."""
+    similar_content: float = 0.6
+    """Similar titles: ``similar_content`` · vector cosine + ``similar_collaborative`` ·
+    co-occurrence similarity."""
+    similar_collaborative: float = 0.4
+    """See ``similar_content``."""
 
 
 class SonaSettings(TokenSettings):
@@ -81,4 +101,6 @@ class SonaSettings(TokenSettings):
             preference=self.weight_preference,
             given_rank=self.weight_given_rank,
             diversity=self.diversity_penalty,
+            mmr_lambda=self.mmr_lambda,
+            max_genre_share=self.max_genre_share,
         )

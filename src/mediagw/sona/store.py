@@ -15,6 +15,7 @@ from psycopg.rows import DictRow
 
 from mediagw.common.real_array import decode_real_array
 from mediagw.sona.catalogue import CatalogueItem, Vector
+from mediagw.sona.engine import InteractionKind
 
 Conn = AsyncConnection[DictRow]
 LOCK_NAMESPACE = 0x50A  # pg_advisory_xact_lock(namespace, key): keys of the SONA service
@@ -133,7 +134,7 @@ async def insert_interaction(
     event_id: uuid.UUID | None,
     user_id: str,
     content_id: str,
-    kind: str,
+    kind: InteractionKind,
     value: float | None,
     occurred_at: datetime,
 ) -> str | None:

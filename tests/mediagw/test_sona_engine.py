@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -11,10 +14,12 @@ from mediagw.sona.catalogue import Catalogue, CatalogueItem, percentile
 from mediagw.sona.cooccurrence import cooccurrence_similarity
 from mediagw.sona.engine import Preferences, Profile
 from mediagw.sona.profiles import dumps, loads
-from mediagw.sona.settings import Weights
+from mediagw.sona.schemas import InteractionIn
+from mediagw.sona.settings import SonaSettings, Weights
 
 pytestmark = pytest.mark.unit
 
+ROOT = Path(__file__).resolve().parents[2]
 DIM = 16
 AXES = {"sci-fi": 0, "comedy": 1, "drama": 2, "horror": 3}
 POPULARITY = {"sci-fi": 10.0, "comedy": 1000.0, "drama": 100.0, "horror": 50.0}
@@ -96,6 +101,22 @@ def test_signal_weight_sign_per_kind(kind: str, value: float | None, sign: int) 
 def test_signal_weight_refuses_an_unknown_kind() -> None:
     with pytest.raises(ValueError, match="unknown interaction kind"):
         engine.signal_weight("like", None)
+
+
+def test_every_interaction_kind_has_a_signal_weight() -> None:
+    assert set(engine.INTERACTION_KINDS) == set(engine.FIXED_WEIGHTS) | {"rate", "view"}
+    for kind in engine.INTERACTION_KINDS:
+        engine.signal_weight(kind, 1.0)
+
+
+def test_interaction_kinds_are_one_list_for_api_and_database() -> None:
+    """The API schema is built from the same type; the SQL CHECK restates the names."""
+    kind_schema = InteractionIn.model_json_schema()["properties"]["kind"]
+    assert tuple(kind_schema["enum"]) == engine.INTERACTION_KINDS
+    migration = (ROOT / "migrations" / "006_sona.up.sql").read_text()
+    check = re.search(r"interactions_kind_check CHECK \(kind IN \(([^)]*)\)\)", migration)
+    assert check is not None
+    assert tuple(re.findall(r"'([a-z_]+)'", check.group(1))) == engine.INTERACTION_KINDS
 
 
 def test_positive_signal_pulls_the_profile_towards_the_item() -> None:
@@ -242,6 +263,25 @@ def test_collaborative_scores_sum_like_times_similarity() -> None:
     assert scores == pytest.approx({"x": 0.5, "y": 0.2})
 
 
+def test_settings_defaults_are_the_weights_defaults() -> None:
+    """``SonaSettings.weights`` maps MG_* settings onto ``Weights``: same defaults either way."""
+    fields = SonaSettings.model_fields
+    defaults = Weights()
+    setting_of = {
+        "content": "weight_content",
+        "collaborative": "weight_collaborative",
+        "popularity": "weight_popularity",
+        "recency": "weight_recency",
+        "preference": "weight_preference",
+        "given_rank": "weight_given_rank",
+        "diversity": "diversity_penalty",
+        "mmr_lambda": "mmr_lambda",
+        "max_genre_share": "max_genre_share",
+    }
+    for weight, setting in setting_of.items():
+        assert fields[setting].default == getattr(defaults, weight), weight
+
+
 # --- recommendations -------------------------------------------------------------------------
 
 
@@ -262,9 +302,8 @@ def test_recommendations_cap_one_genres_share() -> None:
     catalogue = make_catalogue()
     profile = profile_with(catalogue, *((f"sci-fi-{i}", "complete", None) for i in range(2)))
     derived = engine.derive(profile, catalogue, NO_NEIGHBOURS, 0)
-    recs = engine.recommend(
-        catalogue, profile, derived, NO_NEIGHBOURS, WEIGHTS, limit=10, max_genre_share=0.5
-    )
+    capped = Weights(max_genre_share=0.5)
+    recs = engine.recommend(catalogue, profile, derived, NO_NEIGHBOURS, capped, limit=10)
     genres = [genre_of(r.content_id) for r in recs]
     assert len(recs) == 10
     assert genres.count("sci-fi") == 5
@@ -278,8 +317,11 @@ def test_mmr_without_a_cap_still_mixes_genres_for_low_lambda() -> None:
     catalogue = make_catalogue()
     score = np.where(np.array([genre_of(c) == "sci-fi" for c in catalogue.ids]), 1.0, 0.9)
     pool = np.argsort(-score, kind="stable")
-    relevant_only = engine.mmr_select(catalogue, pool, score, 6, 1.0, 1.0)
-    mixed = engine.mmr_select(catalogue, pool, score, 6, 0.3, 1.0)
+    uncapped = Weights(mmr_lambda=1.0, max_genre_share=1.0)
+    relevant_only = engine.mmr_select(catalogue, pool, score, 6, uncapped)
+    mixed = engine.mmr_select(
+        catalogue, pool, score, 6, Weights(mmr_lambda=0.3, max_genre_share=1.0)
+    )
     assert {genre_of(catalogue.ids[r]) for r in relevant_only} == {"sci-fi"}
     assert len({genre_of(catalogue.ids[r]) for r in mixed}) >= 3
 
@@ -303,7 +345,7 @@ def test_cold_start_without_preferences_is_popularity() -> None:
 
 def test_similar_items_are_the_nearest_titles() -> None:
     catalogue = make_catalogue()
-    recs = engine.similar_items(catalogue, "drama-0", NO_NEIGHBOURS, limit=3)
+    recs = engine.similar_items(catalogue, "drama-0", NO_NEIGHBOURS, WEIGHTS, limit=3)
     assert [genre_of(r.content_id) for r in recs] == ["drama"] * 3
     assert "drama-0" not in {r.content_id for r in recs}
     assert recs[0].reason.startswith("similar to Drama 0")
