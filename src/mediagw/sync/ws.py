@@ -1,8 +1,10 @@
 """``GET /api/v1/sync/ws``: one WebSocket session per device.
 
 Close codes: 4401 missing/invalid/expired/revoked token; 1008 repeated bad frames; 1013 slow
-consumer (outgoing queue full); 1001 server shutting down. A single bad frame gets an
-``error`` message and the connection stays open; nothing of it is persisted.
+consumer (outgoing queue full) or a backend unavailable (reconnect shortly); 1011 an unexpected
+server error; 1001 server shutting down. A single bad frame gets an ``error`` message and the
+connection stays open; nothing of it is persisted. A session never ends without a close frame
+unless the client left first.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import psycopg
 from fastapi import APIRouter, WebSocket
 from starlette.websockets import WebSocketDisconnect, WebSocketState
 
+from mediagw.common.errors import DEPENDENCY_ERRORS
 from mediagw.common.tokens import InvalidToken, Principal
 from mediagw.sync.context import SyncContext
 from mediagw.sync.crdt import wall_clock_ms
@@ -47,6 +50,11 @@ from mediagw.sync.protocol import (
 log = logging.getLogger("mediagw.sync")
 ws_router = APIRouter()
 CLOSE_TIMEOUT_SECONDS = 2.0
+CLOSE_INTERNAL_ERROR = 1011
+MAX_CLOSE_REASON_BYTES = 123
+"""RFC 6455 §5.5: a control frame's payload is at most 125 bytes, two of them the close code."""
+SERVER_SIDE_REFUSALS = frozenset({"unavailable"})
+"""Error frames caused by the server, not the client: they do not count as bad frames."""
 
 
 @ws_router.websocket("/api/v1/sync/ws")
@@ -88,7 +96,13 @@ async def _close(websocket: WebSocket, code: int, reason: str) -> None:
     if websocket.client_state != WebSocketState.CONNECTED:
         return
     with contextlib.suppress(Exception):
-        await asyncio.wait_for(websocket.close(code, reason[:120]), CLOSE_TIMEOUT_SECONDS)
+        await asyncio.wait_for(websocket.close(code, close_reason(reason)), CLOSE_TIMEOUT_SECONDS)
+
+
+def close_reason(reason: str) -> str:
+    """``reason`` cut to what a close frame can carry, by UTF-8 bytes (it may echo client
+    text), never in the middle of a character."""
+    return reason.encode()[:MAX_CLOSE_REASON_BYTES].decode(errors="ignore")
 
 
 async def _authenticate(
@@ -105,7 +119,7 @@ async def _authenticate(
         if principal.has_scopes("read"):
             return principal, token
         reason = "the token lacks the 'read' scope"
-    except (WebSocketDisconnect, RuntimeError, KeyError):
+    except (WebSocketDisconnect, RuntimeError):
         return None, None
     except TimeoutError:
         reason = "no token within the auth timeout"
@@ -121,9 +135,12 @@ async def _authenticate(
 
 
 async def _first_message_token(websocket: WebSocket, state: SyncContext) -> str:
-    text = await asyncio.wait_for(
-        websocket.receive_text(), state.settings.sync_auth_timeout_seconds
-    )
+    message = await asyncio.wait_for(websocket.receive(), state.settings.sync_auth_timeout_seconds)
+    if message["type"] == "websocket.disconnect":
+        raise WebSocketDisconnect(message.get("code", 1000))
+    text = message.get("text")
+    if text is None:
+        raise FrameError("auth_required", "the first message must be a JSON text frame")
     msg = parse_client(text)
     if not isinstance(msg, AuthMsg):
         raise FrameError("auth_required", "the first message must be {type: auth}")
@@ -167,11 +184,21 @@ class Session:
                 await self.handle(msg)
             except FrameError as exc:
                 self.reject(exc)
+            except DEPENDENCY_ERRORS as exc:
+                log.warning("sync: a backend is unavailable: %s", exc)
+                self.conn.close(CLOSE_TRY_AGAIN, "a backend is unavailable; reconnect shortly")
+                return
+            except Exception:
+                log.exception("sync: message not handled")
+                self.conn.close(CLOSE_INTERNAL_ERROR, "server error; reconnect")
+                return
 
     def reject(self, exc: FrameError) -> None:
         count("in", "invalid")
-        self.bad_frames += 1
         self.send(error(exc.code, exc.message, exc.field))
+        if exc.code in SERVER_SIDE_REFUSALS:
+            return
+        self.bad_frames += 1
         if self.bad_frames >= self.state.settings.sync_max_bad_frames:
             self.conn.close(CLOSE_POLICY, "too many invalid frames")
 
