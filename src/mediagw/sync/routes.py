@@ -3,21 +3,30 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 import psycopg
 from fastapi import APIRouter, Depends, Path, Request, Response
-from pydantic import BaseModel, ConfigDict, Field
 
 from mediagw.common.errors import ApiError, ErrorBody
 from mediagw.common.links import link, links
 from mediagw.common.paths import UuidPath
 from mediagw.common.security import require_scopes
-from mediagw.common.text import Printable
 from mediagw.common.tokens import Principal
 from mediagw.sync.context import SyncContext, sync_context
 from mediagw.sync.crdt import Op, wall_clock_ms
-from mediagw.sync.protocol import KEY_PATTERN, NO_NUL, SET_NAMES, JsonData, op_to_json
+from mediagw.sync.protocol import SET_NAMES, op_to_json
+from mediagw.sync.schemas import (
+    Device,
+    DeviceIn,
+    Devices,
+    OpResult,
+    OpResults,
+    Presence,
+    ServerOps,
+    Watchlist,
+    WatchlistItem,
+)
 
 ERRORS: dict[int | str, dict[str, Any]] = {
     400: {"model": ErrorBody, "description": "Malformed request (e.g. body is not JSON)"},
@@ -41,27 +50,6 @@ def _forget_device(device_id: str) -> dict[str, Any]:
 
 Writer = Annotated[Principal, Depends(require_scopes("write"))]
 ContentId = Annotated[str, Path(min_length=1, max_length=256)]
-
-
-class WatchlistItem(BaseModel):
-    content_id: str
-    added_at_ms: int
-    tags: list[str]
-
-
-class Watchlist(BaseModel):
-    items: list[WatchlistItem]
-
-
-class OpResult(BaseModel):
-    op_id: str
-    seq: int
-    duplicate: bool
-    op: dict[str, Any]
-
-
-class OpResults(BaseModel):
-    results: list[OpResult]
 
 
 @router.get("/api/v1/watchlist", response_model=Watchlist, summary="The user's watchlist")
@@ -116,42 +104,12 @@ async def remove_from_watchlist(
     return await _server_ops(state, principal.user_id, [op])
 
 
-class Presence(BaseModel):
-    devices: list[dict[str, Any]]
-
-
 @router.get("/api/v1/sync/presence", response_model=Presence, summary="Devices online now")
 async def presence(request: Request, principal: Reader) -> Presence:
     return Presence(devices=await sync_context(request).hub.online(principal.user_id))
 
 
 # --- devices (users.devices) -------------------------------------------------------------
-
-
-class DeviceIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    device_key: str = Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.:@-]+$")
-    type: Literal["tv", "phone", "tablet", "web", "desktop"]
-    name: Printable | None = Field(None, min_length=1, max_length=200)
-    platform: Printable | None = Field(None, min_length=1, max_length=64)
-
-
-class Device(BaseModel):
-    id: str
-    device_key: str
-    type: str
-    name: str | None
-    platform: str | None
-    created_at: str
-    last_seen_at: str
-
-
-class Devices(BaseModel):
-    devices: list[Device]
-
-
-_DEVICE_COLUMNS = "id::text AS id, device_key, type, name, platform, created_at, last_seen_at"
 
 
 def _device(row: dict[str, Any]) -> Device:
@@ -168,14 +126,7 @@ def _device(row: dict[str, Any]) -> Device:
     responses=links(200, forget_first=_forget_device("$response.body#/devices/0/id")),
 )
 async def list_devices(request: Request, principal: Reader) -> Devices:
-    async with sync_context(request).pool.connection() as conn:
-        rows = await (
-            await conn.execute(
-                "SELECT id::text AS id, device_key, type, name, platform, created_at, last_seen_at "
-                "FROM users.devices WHERE user_id = %s ORDER BY created_at, id",
-                (principal.user_id,),
-            )
-        ).fetchall()
+    rows = await sync_context(request).store.devices(principal.user_id)
     return Devices(devices=[_device(r) for r in rows])
 
 
@@ -187,24 +138,13 @@ async def list_devices(request: Request, principal: Reader) -> Devices:
     responses=links(201, forget=_forget_device("$response.body#/id")),
 )
 async def register_device(request: Request, body: DeviceIn, principal: Writer) -> Device:
-    async with sync_context(request).pool.connection() as conn:
-        try:
-            row = await (
-                await conn.execute(
-                    """
-                    INSERT INTO users.devices (user_id, device_key, type, name, platform)
-                    VALUES (%s, %s, %s, %s, %s)
-                    ON CONFLICT (user_id, device_key) DO UPDATE SET type = EXCLUDED.type,
-                        name = EXCLUDED.name, platform = EXCLUDED.platform, last_seen_at = now()
-                    RETURNING id::text AS id, device_key, type, name, platform, created_at,
-                        last_seen_at
-                    """,
-                    (principal.user_id, body.device_key, body.type, body.name, body.platform),
-                )
-            ).fetchone()
-        except psycopg.errors.ForeignKeyViolation:
-            raise ApiError(404, "unknown_user", "the token's user does not exist") from None
-    assert row is not None
+    store = sync_context(request).store
+    try:
+        row = await store.register_device(
+            principal.user_id, body.device_key, body.type, body.name, body.platform
+        )
+    except psycopg.errors.ForeignKeyViolation:
+        raise ApiError(404, "unknown_user", "the token's user does not exist") from None
     return _device(row)
 
 
@@ -212,52 +152,12 @@ async def register_device(request: Request, body: DeviceIn, principal: Writer) -
     "/api/v1/devices/{device_id:uuid_text}", status_code=204, summary="Forget a registered device"
 )
 async def delete_device(request: Request, device_id: UuidPath, principal: Writer) -> Response:
-    async with sync_context(request).pool.connection() as conn:
-        cursor = await conn.execute(
-            "DELETE FROM users.devices WHERE id = %s AND user_id = %s",
-            (device_id, principal.user_id),
-        )
-    if cursor.rowcount == 0:
+    if not await sync_context(request).store.forget_device(str(device_id), principal.user_id):
         raise ApiError(404, "not_found", "no such device", field="device_id")
     return Response(status_code=204)
 
 
 # --- internal ----------------------------------------------------------------------------
-
-
-def _set_ops_need_set_keys(schema: dict[str, Any]) -> None:
-    """The document states what ``internal_ops`` checks: set ops name a set key and carry an
-    element; ``lww_set`` names any other key."""
-    schema["if"] = {
-        "properties": {"kind": {"enum": ["or_add", "or_remove"]}},
-        "required": ["kind"],
-    }
-    schema["then"] = {
-        "properties": {"key": {"enum": sorted(SET_NAMES)}, "element": {"type": "string"}},
-        "required": ["element"],
-    }
-    schema["else"] = {"properties": {"key": {"not": {"enum": sorted(SET_NAMES)}}}}
-
-
-class ServerOp(BaseModel):
-    """One server-originated op; set ops (``or_add``/``or_remove``) target a set key (the
-    watchlist) and name an element, ``lww_set`` any other key."""
-
-    model_config = ConfigDict(extra="forbid", json_schema_extra=_set_ops_need_set_keys)
-
-    op_id: uuid.UUID | None = None
-    kind: Literal["lww_set", "or_add", "or_remove"]
-    key: str = Field(pattern=KEY_PATTERN)
-    value: JsonData = None
-    element: str | None = Field(None, min_length=1, max_length=256, pattern=NO_NUL)
-    tags: list[uuid.UUID] | None = Field(None, max_length=64)
-
-
-class ServerOps(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    user_id: uuid.UUID
-    ops: list[ServerOp] = Field(min_length=1, max_length=500)
 
 
 @internal_router.post(

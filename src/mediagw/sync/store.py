@@ -232,6 +232,47 @@ class SyncStore:
             for r in rows
         ]
 
+    # --- devices (users.devices): the REST registry beside the CRDT state -----------------
+
+    async def devices(self, user_id: str) -> list[dict[str, Any]]:
+        async with self.pool.connection() as conn:
+            cursor = await conn.execute(
+                "SELECT id::text AS id, device_key, type, name, platform, created_at, last_seen_at"
+                " FROM users.devices WHERE user_id = %s ORDER BY created_at, id",
+                (user_id,),
+            )
+            return await cursor.fetchall()
+
+    async def register_device(
+        self, user_id: str, device_key: str, kind: str, name: str | None, platform: str | None
+    ) -> dict[str, Any]:
+        """Insert, or update the device already registered under ``device_key``; raises
+        ``ForeignKeyViolation`` for a user that does not exist."""
+        async with self.pool.connection() as conn:
+            cursor = await conn.execute(
+                """
+                INSERT INTO users.devices (user_id, device_key, type, name, platform)
+                VALUES (%s, %s, %s, %s, %s)
+                ON CONFLICT (user_id, device_key) DO UPDATE SET type = EXCLUDED.type,
+                    name = EXCLUDED.name, platform = EXCLUDED.platform, last_seen_at = now()
+                RETURNING id::text AS id, device_key, type, name, platform, created_at,
+                    last_seen_at
+                """,
+                (user_id, device_key, kind, name, platform),
+            )
+            row = await cursor.fetchone()
+        if row is None:
+            raise RuntimeError("INSERT … RETURNING gave no row")
+        return row
+
+    async def forget_device(self, device_id: str, user_id: str) -> bool:
+        """Whether the user had that device."""
+        async with self.pool.connection() as conn:
+            cursor = await conn.execute(
+                "DELETE FROM users.devices WHERE id = %s AND user_id = %s", (device_id, user_id)
+            )
+            return cursor.rowcount > 0
+
 
 def _hlc(hlc: HLC) -> tuple[int, int, str]:
     return (hlc.physical, hlc.logical, hlc.node)
