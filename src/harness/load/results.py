@@ -55,17 +55,14 @@ def saturation(per_process: Iterable[list[float]]) -> dict[str, Any]:
     }
 
 
-def build(
-    engine: Engine, summaries: dict[str, dict[str, Any]], influx: WriterStats | None
-) -> dict[str, Any]:
-    recorder = engine.recorder
-    due = recorder.iterations + recorder.dropped
-    judgements = slo_spec.evaluate(
-        engine.slo, summaries, dropped=recorder.dropped, iterations_due=due
-    )
-    outcome = slo_spec.verdict(judgements)
-    generator = saturation([engine.cpu.samples, *engine.worker_cpu.values()])
-    duration = max(1e-9, engine.ended_at - engine.started_at)
+def _verdict(
+    engine: Engine,
+    judgements: list[slo_spec.Judgement],
+    outcome: slo_spec.Outcome,
+    generator: dict[str, Any],
+) -> tuple[int, list[str]]:
+    """The exit code and its reasons: the SLO's outcome, overruled by a saturated generator
+    (its own queueing is not the system's latency) or an aborted run."""
     reasons: list[str] = []
     exit_code = EXIT_CODES[outcome]
     if outcome is slo_spec.Outcome.ERROR:
@@ -84,6 +81,21 @@ def build(
     if engine.aborted:
         exit_code = 1 if engine.aborted.startswith("threshold") else 2
         reasons.insert(0, f"aborted: {engine.aborted}")
+    return exit_code, reasons
+
+
+def build(
+    engine: Engine, summaries: dict[str, dict[str, Any]], influx: WriterStats | None
+) -> dict[str, Any]:
+    recorder = engine.recorder
+    due = recorder.iterations + recorder.dropped
+    judgements = slo_spec.evaluate(
+        engine.slo, summaries, dropped=recorder.dropped, iterations_due=due
+    )
+    outcome = slo_spec.verdict(judgements)
+    generator = saturation([engine.cpu.samples, *engine.worker_cpu.values()])
+    duration = max(1e-9, engine.ended_at - engine.started_at)
+    exit_code, reasons = _verdict(engine, judgements, outcome, generator)
     verdict = {0: "PASS", 1: "FAIL", 2: "COULD NOT JUDGE"}[exit_code]
     endpoints = {
         name: {**summary, "throughput_rps": round(int(summary["count"]) / duration, 3)}
