@@ -2,7 +2,8 @@
 running provider (its own address), and every event expectation against what ingestion produced.
 
 The consumer side — the consumers' code against a stub serving each contract's ``example`` — is
-in tests/test_consumer_side_contracts.py; together they fail CI when either side breaks a contract.
+in tests/mediagw/test_consumer_side_contracts.py; together they fail CI when either side breaks a
+contract.
 """
 
 from __future__ import annotations

@@ -80,7 +80,7 @@ def seed_catalogue(
     """Ingest every feed, all runs asked for at once (the service runs a few at a time).
 
     Concurrent runs still make one title per work: resolution takes advisory locks on every
-    key an item can match by (suites/test_ingestion.py proves it with three platforms at
+    key an item can match by (suites/services/test_ingestion.py proves it with three platforms at
     once). Only which platform's item counts as "new" and which as "merged" depends on timing.
     While one run waits for PostgreSQL the other computes, which cut seeding by about a sixth.
     """

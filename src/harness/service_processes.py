@@ -11,7 +11,9 @@ import sys
 import time
 import urllib.request
 from contextlib import ExitStack
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 from harness.backends.process import ManagedProcess, free_port
 
@@ -24,7 +26,14 @@ class StackError(RuntimeError):
     """The stack did not start; the message carries the tail of its log."""
 
 
-def wait_ready(url: str, timeout: float, process: ManagedProcess | None = None) -> None:
+def wait_ready(
+    url: str,
+    timeout: float,
+    process: ManagedProcess | None = None,
+    probe: Literal["ready", "live"] = "ready",
+) -> None:
+    """Until ``url``'s ``/health/<probe>`` answers 200; a process that dies meanwhile, or a
+    timeout, raises :class:`StackError` with the process's log tail."""
     deadline = time.monotonic() + timeout
     last = "no answer"
     while time.monotonic() < deadline:
@@ -34,7 +43,7 @@ def wait_ready(url: str, timeout: float, process: ManagedProcess | None = None) 
             except RuntimeError as exc:
                 raise StackError(str(exc)) from None
         try:
-            with urllib.request.urlopen(f"{url}/health/ready", timeout=2) as response:  # noqa: S310 — our own loopback URL
+            with urllib.request.urlopen(f"{url}/health/{probe}", timeout=2) as response:  # noqa: S310 — our own loopback URL
                 if response.status == 200:
                     return
                 last = f"HTTP {response.status}"
@@ -42,7 +51,7 @@ def wait_ready(url: str, timeout: float, process: ManagedProcess | None = None) 
             last = str(exc)
         time.sleep(0.1)
     tail = process.log_tail() if process else ""
-    raise StackError(f"stack at {url} not ready after {timeout:.0f}s ({last})\n{tail}")
+    raise StackError(f"{url} not {probe} after {timeout:.0f}s ({last})\n{tail}")
 
 
 def serve_argv(service: str, port: int, workers: int = 1) -> list[str]:
@@ -77,3 +86,52 @@ def start_services(
     for name, process in processes.items():
         wait_ready(urls[name], timeout, process)
     return urls, processes
+
+
+@dataclass(frozen=True)
+class RunningService:
+    name: str
+    url: str
+    process: ManagedProcess
+
+    @property
+    def port(self) -> int:
+        return int(self.url.rsplit(":", 1)[1])
+
+
+class ServiceProcesses:
+    """Service processes started one by one, as a test needs them, and all stopped together.
+
+    Suites that start a service with an environment of their own (a weak secret, a tight
+    timeout, a gateway in front of two services) use this instead of ``subprocess`` by hand, so
+    every one of them waits the same way and a start-up that fails shows the service's log.
+    """
+
+    def __init__(self, workdir: Path) -> None:
+        self.workdir = workdir
+        self.started: list[RunningService] = []
+
+    def start(
+        self,
+        service: str,
+        env: dict[str, str],
+        *,
+        port: int | None = None,
+        probe: Literal["ready", "live"] = "ready",
+        timeout: float = 30.0,
+    ) -> RunningService:
+        """``service`` (or ``gateway``) on ``port`` (a free one by default), once its
+        ``/health/<probe>`` answers 200."""
+        port = port or free_port()
+        workdir = self.workdir / f"{service}-{len(self.started)}"
+        workdir.mkdir(parents=True)
+        process = ManagedProcess(service, serve_argv(service, port), workdir=workdir, env=env)
+        running = RunningService(service, f"http://127.0.0.1:{port}", process)
+        self.started.append(running)
+        process.start()
+        wait_ready(running.url, timeout, process, probe)
+        return running
+
+    def stop_all(self) -> None:
+        for running in reversed(self.started):
+            running.process.terminate()

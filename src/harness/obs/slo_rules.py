@@ -4,7 +4,7 @@
 recorded at every standard window, the SRE workbook's multiwindow multi-burn-rate alerts, and an
 alert when the SLI's series disappears (a silent SLO is not a healthy one). Its promtool unit
 tests (``alerting/tests/slo*_test.yml``) are generated beside it by
-:mod:`harness.obs.slo_testgen`. All are committed; ``suites/observability/test_rules.py``
+:mod:`harness.obs.slo_testgen`. All are committed; ``suites/harness/observability/test_rules.py``
 regenerates them and fails on drift.
 
 ``window_scale`` shrinks every window and ``for:`` for fire drills (1/60 turns 1h & 5m into

@@ -124,7 +124,7 @@ def header(spec: ObjectiveSpec, what: str, window_scale: float = 1.0) -> str:
     lines = [
         f"# GENERATED {what} from the objectives of {_relative(spec.source)} by",
         f"#   {REGENERATE}",
-        "# Do not edit: change the spec and regenerate (suites/observability/test_rules.py",
+        "# Do not edit: change the spec and regenerate (suites/harness/observability/test_rules.py",
         "# fails when this file differs from a fresh render).",
     ]
     if window_scale != 1.0:

@@ -7,7 +7,7 @@ the floor); 0 % → 2 % errors on 2,000 requests fails; every like-with-like ref
 saturated / aborted ones give CANNOT_JUDGE; noise calibration produces the numbers its formula
 says; the baselines store promotes and records.
 
-``write_run`` here is also what tests/test_gate_cli.py builds its runs with.
+``write_run`` here is also what tests/harness/test_gate_cli.py builds its runs with.
 """
 
 from __future__ import annotations

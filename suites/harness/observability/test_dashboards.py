@@ -46,7 +46,7 @@ from harness.obs.dashboards.slo import slo_dashboard
 
 pytestmark = pytest.mark.integration
 
-REPOSITORY = Path(__file__).resolve().parents[2]
+REPOSITORY = Path(__file__).resolve().parents[3]
 SERVICES = ("gateway", "auth", "discovery", "sona", "sync", "playback", "ingestion")
 Model = dict[str, Any]
 

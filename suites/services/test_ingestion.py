@@ -12,13 +12,12 @@ import asyncio
 import copy
 import json
 import re
-import secrets
 import threading
 import time
 import uuid
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from contextlib import asynccontextmanager, contextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -28,6 +27,7 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import psycopg
 import pytest
+from inprocess import app_client, scenario_runner, settings_for
 from qdrant_client import QdrantClient
 
 from harness import catalogue
@@ -157,12 +157,10 @@ def resources(pg_database: IsolatedDatabase, redis_db: RedisDatabase) -> Iterato
         collections.cleanup()
 
 
-def settings_for(res: Resources, bootstrap: str, feeds: Slice, **extra: Any) -> IngestionSettings:
+def ingestion_settings(
+    res: Resources, bootstrap: str, feeds: Slice, **extra: Any
+) -> IngestionSettings:
     values: dict[str, Any] = {
-        "JWT_SECRET": secrets.token_urlsafe(48),
-        "env": "test",
-        "postgres_url": res.db.url,
-        "redis_url": res.redis.url,
         "kafka_bootstrap": bootstrap,
         "kafka_topic_prefix": res.prefix,
         "kafka_topic_partitions": 2,
@@ -177,7 +175,7 @@ def settings_for(res: Resources, bootstrap: str, feeds: Slice, **extra: Any) -> 
         "outbox_max_backoff_seconds": 1.0,
         **extra,
     }
-    return IngestionSettings(**values)
+    return settings_for(IngestionSettings, res.db, res.redis, **values)
 
 
 @asynccontextmanager
@@ -188,12 +186,7 @@ async def running(
     delete (none for a private broker, which is thrown away)."""
     app = create_app(settings)
     token, _ = TokenCodec(settings).issue(str(uuid.uuid4()), {"admin", "read", "write"})
-    async with (
-        app.router.lifespan_context(app),
-        httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=app), base_url="http://ingestion", timeout=30
-        ) as client,
-    ):
+    async with app_client(app, "ingestion", request_timeout=30) as client:
         world = World(
             app=app,
             client=client,
@@ -218,15 +211,11 @@ def run(
 ) -> Callable[..., None]:
     """``run(scenario, **settings)``: the scenario against a started app, under asyncio.run."""
 
-    def go(scenario: Scenario, **extra: Any) -> None:
-        async def main() -> None:
-            settings = settings_for(resources, kafka_backend.url, feeds, **extra)
-            async with running(settings, kafka_topics) as world:
-                await scenario(world)
+    def start(**extra: Any) -> AbstractAsyncContextManager[World]:
+        settings = ingestion_settings(resources, kafka_backend.url, feeds, **extra)
+        return running(settings, kafka_topics)
 
-        asyncio.run(main())
-
-    return go
+    return scenario_runner(start)
 
 
 # --- helpers -------------------------------------------------------------------------------------
@@ -521,7 +510,7 @@ def test_broker_down_events_wait_in_the_outbox_then_each_arrives_once(
     broker = owned_backend("kafka")
 
     async def scenario() -> None:
-        settings = settings_for(resources, broker.url, feeds)
+        settings = ingestion_settings(resources, broker.url, feeds)
         async with running(settings) as world:  # a private broker: its topics go with it
             assert (await world.client.get("/health/ready")).status_code == 200
             broker.kill()

@@ -25,7 +25,7 @@ from harness.isolation import (
 pytestmark = pytest.mark.integration
 
 pytest_plugins = ["pytester"]
-REPO_ROOT = Path(__file__).resolve().parents[1]
+REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 def database_exists(server_url: str, name: str) -> bool:

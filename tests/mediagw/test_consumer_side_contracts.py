@@ -22,7 +22,7 @@ from mediagw.playback.publisher import SyncPublisher
 
 pytestmark = pytest.mark.unit
 
-INTERACTIONS, _ = load(Path(__file__).resolve().parents[1] / "contracts" / "consumers")
+INTERACTIONS, _ = load(Path(__file__).resolve().parents[2] / "contracts" / "consumers")
 VALUES = {
     "user_id": "11111111-1111-1111-1111-111111111111",
     "titles": ["t-1", "t-2", "t-3"],

@@ -31,7 +31,7 @@ from harness.gate.runs import load_run
 
 pytestmark = pytest.mark.unit
 
-RECORDED = Path(__file__).resolve().parents[1] / "reports" / "recorded" / "baseline-ci"
+RECORDED = Path(__file__).resolve().parents[2] / "reports" / "recorded" / "baseline-ci"
 AA = sorted((RECORDED / "aa").iterdir())
 HOLDOUT = sorted((RECORDED / "aa-holdout").iterdir())
 CALIBRATION, JUDGED = AA[:5], AA[5:]

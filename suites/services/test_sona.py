@@ -9,11 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import random
-import secrets
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -22,11 +21,10 @@ import httpx
 import psycopg
 import pytest
 import redis
+from inprocess import Signer, app_client, scenario_runner, settings_for
 
-from harness.accounts import insert_user
 from harness.isolation import IsolatedDatabase, RedisDatabase
 from mediagw.common.embedding import HashingEmbedder, content_text
-from mediagw.common.tokens import TokenCodec
 from mediagw.sona.app import create_app
 from mediagw.sona.settings import SonaSettings
 
@@ -63,7 +61,7 @@ class World:
     client: httpx.AsyncClient
     titles: list[Title]
     by_id: dict[str, Title]
-    codec: TokenCodec
+    signer: Signer
     db_url: str
     redis_url: str
 
@@ -71,8 +69,7 @@ class World:
         return [t for t in self.titles if t.genre == genre]
 
     def headers(self, user_id: str, scopes: tuple[str, ...] = ("read", "write")) -> dict[str, str]:
-        token, _ = self.codec.issue(user_id, set(scopes))
-        return {"Authorization": f"Bearer {token}"}
+        return self.signer.headers(user_id, scopes)
 
 
 def insert_title(
@@ -116,32 +113,22 @@ def seed_titles(conn: psycopg.Connection[Any]) -> list[Title]:
     return titles
 
 
-def settings_for(db: IsolatedDatabase, redis_db: RedisDatabase, **extra: Any) -> SonaSettings:
-    values: dict[str, Any] = {
-        "JWT_SECRET": secrets.token_urlsafe(48),
-        "env": "test",
-        "postgres_url": db.url,
-        "redis_url": redis_db.url,
-        "item_refresh_seconds": REFRESH_SECONDS,
-        "similarity_refresh_seconds": 0.3,
-        **extra,
-    }
-    return SonaSettings(**values)
+def sona_settings(db: IsolatedDatabase, redis_db: RedisDatabase, **extra: Any) -> SonaSettings:
+    """Refreshers fast enough for a test to see their effect."""
+    values = {"item_refresh_seconds": REFRESH_SECONDS, "similarity_refresh_seconds": 0.3}
+    return settings_for(SonaSettings, db, redis_db, **{**values, **extra})
 
 
 @asynccontextmanager
 async def running(settings: SonaSettings, titles: list[Title]) -> AsyncIterator[World]:
     app = create_app(settings)
-    async with (
-        app.router.lifespan_context(app),
-        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://sona") as client,
-    ):
+    async with app_client(app, "sona") as client:
         yield World(
             app=app,
             client=client,
             titles=titles,
             by_id={t.id: t for t in titles},
-            codec=TokenCodec(settings),
+            signer=Signer(settings),
             db_url=settings.postgres_url,
             redis_url=settings.redis_url,
         )
@@ -162,23 +149,10 @@ def run(
 ) -> Callable[..., None]:
     """``run(scenario, **settings)``: the scenario against a started app, under asyncio.run."""
 
-    def go(scenario: Scenario, **extra: Any) -> None:
-        async def main() -> None:
-            async with running(settings_for(pg_database, redis_db, **extra), seeded) as world:
-                await scenario(world)
+    def start(**extra: Any) -> AbstractAsyncContextManager[World]:
+        return running(sona_settings(pg_database, redis_db, **extra), seeded)
 
-        asyncio.run(main())
-
-    return go
-
-
-@pytest.fixture
-def new_user(pg_database: IsolatedDatabase) -> Callable[[], str]:
-    def make() -> str:
-        with psycopg.connect(pg_database.url, autocommit=True) as conn:
-            return insert_user(conn, "sona")
-
-    return make
+    return scenario_runner(start)
 
 
 # --- helpers -------------------------------------------------------------------------------------
@@ -585,7 +559,7 @@ def test_profile_is_persisted_and_served_from_redis_then_the_database(
     candidates = [t.id for t in seeded if t.genre != "horror"][:30] + [
         t.id for t in seeded if t.genre == "horror"
     ][:5]
-    settings = settings_for(pg_database, redis_db)
+    settings = sona_settings(pg_database, redis_db)
 
     async def first_process() -> list[str]:
         async with running(settings, seeded) as world:

@@ -2,7 +2,7 @@
 failing service becomes.
 
 The service is an ``httpx.MockTransport`` — a unit test of the forwarding rules and the breaker;
-suites/test_per_service_mode.py runs the same code against real service processes.
+suites/services/test_per_service_mode.py runs the same code against real service processes.
 """
 
 from __future__ import annotations

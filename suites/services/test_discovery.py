@@ -11,11 +11,10 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
-import secrets
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -26,6 +25,7 @@ import psycopg
 import pytest
 from confluent_kafka import Producer
 from fastapi import FastAPI
+from inprocess import app_client, scenario_runner, settings_for
 from prometheus_client import REGISTRY
 from qdrant_client.models import ScoredPoint
 from redis.asyncio import Redis
@@ -45,7 +45,7 @@ from mediagw.discovery.settings import DiscoverySettings
 
 pytestmark = pytest.mark.integration
 
-CATALOGUE = Path(__file__).resolve().parents[1] / "data" / "catalogue"
+CATALOGUE = Path(__file__).resolve().parents[2] / "data" / "catalogue"
 WORKS = 600
 JSON = {"content-type": "application/json"}
 PATHS = ("unfiltered", "overfetch", "filtered_ids", "filtered")
@@ -214,29 +214,20 @@ def make_settings(
     database: IsolatedDatabase, redis_db: RedisDatabase, qdrant_url: str, **extra: Any
 ) -> DiscoverySettings:
     values: dict[str, Any] = {
-        "JWT_SECRET": secrets.token_urlsafe(48),
-        "env": "test",
-        "postgres_url": database.url,
-        "redis_url": redis_db.url,
         "qdrant_url": qdrant_url,
         "qdrant_collection": f"content_{uuid.uuid4().hex[:10]}",
         "embedder": "hashing",
         "index_sync_interval_seconds": 0.2,
         **extra,
     }
-    return DiscoverySettings(**values)
+    return settings_for(DiscoverySettings, database, redis_db, **values)
 
 
 @asynccontextmanager
 async def running(settings: DiscoverySettings, catalogue: Catalogue) -> AsyncIterator[World]:
     app = create_app(settings)
     try:
-        async with (
-            app.router.lifespan_context(app),
-            httpx.AsyncClient(
-                transport=httpx.ASGITransport(app=app), base_url="http://discovery"
-            ) as client,
-        ):
+        async with app_client(app, "discovery") as client:
             deadline = time.monotonic() + 30
             while True:
                 ready = await client.get("/health/ready")
@@ -267,16 +258,11 @@ def run_world(
 ) -> Callable[..., None]:
     database, catalogue = catalogue_db
 
-    def run(scenario: Scenario, **extra: Any) -> None:
+    def start(**extra: Any) -> AbstractAsyncContextManager[World]:
         settings = make_settings(database, redis_db, qdrant_backend.url, **extra)
+        return running(settings, catalogue)
 
-        async def main() -> None:
-            async with running(settings, catalogue) as world:
-                await scenario(world)
-
-        asyncio.run(main())
-
-    return run
+    return scenario_runner(start)
 
 
 def counter(name: str, labels: dict[str, str]) -> float:

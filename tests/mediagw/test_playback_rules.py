@@ -25,7 +25,7 @@ from mediagw.playback.rules import (
 pytestmark = pytest.mark.unit
 
 PLATFORMS = json.loads(
-    (Path(__file__).parents[1] / "data" / "catalogue" / "platforms.json").read_text()
+    (Path(__file__).parents[2] / "data" / "catalogue" / "platforms.json").read_text()
 )
 RULE = CompletionRule(threshold=0.9, credits_seconds=120, min_ratio=0.05)
 T0 = datetime(2024, 5, 1, 20, 0, tzinfo=UTC)

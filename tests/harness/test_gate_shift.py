@@ -23,7 +23,7 @@ from harness.gate.judge import judge
 from harness.gate.model import Change, GateResult, MetricComparison, Run, Verdict
 from harness.gate.runs import OVERALL, load_run
 from harness.load import runinfo
-from tests.test_gate_judge import ENDPOINTS, SEARCH, Endpoint, write_run
+from tests.harness.test_gate_judge import ENDPOINTS, SEARCH, Endpoint, write_run
 
 pytestmark = pytest.mark.unit
 

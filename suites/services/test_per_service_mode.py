@@ -12,7 +12,6 @@ import asyncio
 import json
 import os
 import secrets
-import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -28,7 +27,7 @@ from harness.accounts import Account, expect, login, refresh, register_verified
 from harness.backends.process import ManagedProcess, free_port
 from harness.isolation import IsolatedDatabase, RedisDatabase
 from harness.mailbox import Mailbox
-from harness.service_processes import wait_ready
+from harness.service_processes import ServiceProcesses, wait_ready
 
 pytestmark = pytest.mark.integration
 
@@ -52,17 +51,15 @@ class PerServiceStack:
         )
 
 
-def _serve(service: str, port: int) -> list[str]:
-    return [sys.executable, "-m", "mediagw", "serve", service, "--port", str(port)]
-
-
 @pytest.fixture
 def per_service(
-    pg_database: IsolatedDatabase, redis_db: RedisDatabase, tmp_path: Path
-) -> Iterator[PerServiceStack]:
-    auth_port, sync_port, gateway_port = free_port(), free_port(), free_port()
-    auth_url, gateway_url = f"http://127.0.0.1:{auth_port}", f"http://127.0.0.1:{gateway_port}"
-    sync_url = f"http://127.0.0.1:{sync_port}"
+    pg_database: IsolatedDatabase,
+    redis_db: RedisDatabase,
+    service_processes: ServiceProcesses,
+    tmp_path: Path,
+) -> PerServiceStack:
+    gateway_port = free_port()
+    gateway_url = f"http://127.0.0.1:{gateway_port}"
     outbox = tmp_path / "outbox"
     common = {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
@@ -70,42 +67,35 @@ def per_service(
         "JWT_SECRET": secrets.token_urlsafe(48),
         "MG_REDIS_URL": redis_db.url,
     }
-    auth_env = {
-        **common,
-        "MG_POSTGRES_URL": pg_database.url,
-        "MG_EMAIL_OUTBOX_DIR": str(outbox),
-        "MG_PUBLIC_URL": gateway_url,
-        "MG_TRUST_FORWARDED_FOR": "1",
-    }
-    sync_env = {**common, "MG_POSTGRES_URL": pg_database.url}
+    auth = service_processes.start(
+        "auth",
+        {
+            **common,
+            "MG_POSTGRES_URL": pg_database.url,
+            "MG_EMAIL_OUTBOX_DIR": str(outbox),
+            "MG_PUBLIC_URL": gateway_url,
+            "MG_TRUST_FORWARDED_FOR": "1",
+        },
+    )
+    sync = service_processes.start("sync", {**common, "MG_POSTGRES_URL": pg_database.url})
     gateway_env = {
         **common,
         "MG_GATEWAY_MODE": "per-service",
-        "MG_AUTH_URL": auth_url,
-        "MG_SYNC_URL": sync_url,
+        "MG_AUTH_URL": auth.url,
+        "MG_SYNC_URL": sync.url,
         "MG_BREAKER_FAILURE_THRESHOLD": str(BREAKER_THRESHOLD),
         "MG_BREAKER_RESET_SECONDS": str(BREAKER_RESET_SECONDS),
     }
-    processes = []
-    try:
-        for name, port, env in (
-            ("auth", auth_port, auth_env),
-            ("sync", sync_port, sync_env),
-            ("gateway", gateway_port, gateway_env),
-        ):
-            workdir = tmp_path / name
-            workdir.mkdir()
-            process = ManagedProcess(name, _serve(name, port), workdir=workdir, env=env)
-            processes.append(process)
-            process.start()
-        auth, sync, gateway = processes
-        wait_ready(auth_url, 30, auth)
-        wait_ready(sync_url, 30, sync)
-        wait_ready(gateway_url, 30, gateway)
-        yield PerServiceStack(gateway, auth, sync, gateway_url, auth_url, sync_url, Mailbox(outbox))
-    finally:
-        for process in processes:
-            process.terminate()
+    gateway = service_processes.start("gateway", gateway_env, port=gateway_port)
+    return PerServiceStack(
+        gateway.process,
+        auth.process,
+        sync.process,
+        gateway.url,
+        auth.url,
+        sync.url,
+        Mailbox(outbox),
+    )
 
 
 @pytest.fixture

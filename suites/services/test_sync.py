@@ -14,12 +14,10 @@ import json
 import os
 import secrets
 import socket
-import subprocess
-import sys
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
@@ -29,9 +27,8 @@ import redis
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
-from harness.accounts import insert_user
-from harness.backends.process import free_port
 from harness.isolation import IsolatedDatabase, RedisDatabase
+from harness.service_processes import RunningService, ServiceProcesses
 from mediagw.common.tokens import TokenCodec
 from mediagw.sync.settings import SyncSettings
 
@@ -41,8 +38,11 @@ TIMEOUT = 5.0
 
 @dataclass
 class Server:
-    port: int
-    process: subprocess.Popen[bytes]
+    service: RunningService
+
+    @property
+    def port(self) -> int:
+        return self.service.port
 
     @property
     def ws(self) -> str:
@@ -50,7 +50,7 @@ class Server:
 
     @property
     def http(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return self.service.url
 
 
 @dataclass
@@ -60,11 +60,7 @@ class World:
     secret: str
     codec: TokenCodec
     start: Callable[..., Server]
-    servers: list[Server] = field(default_factory=list)
-
-    def user(self) -> str:
-        with psycopg.connect(self.db.url, autocommit=True) as conn:
-            return insert_user(conn, "sync")
+    user: Callable[[], str]
 
     def token(self, user_id: str, scopes: tuple[str, ...] = ("read", "write")) -> str:
         return self.codec.issue(user_id, set(scopes))[0]
@@ -75,15 +71,18 @@ class World:
 
 
 @pytest.fixture
-def world(pg_database: IsolatedDatabase, redis_db: RedisDatabase) -> Iterator[World]:
+def world(
+    pg_database: IsolatedDatabase,
+    redis_db: RedisDatabase,
+    service_processes: ServiceProcesses,
+    new_user: Callable[[str], str],
+) -> World:
     secret = secrets.token_urlsafe(48)
     settings = SyncSettings(
         JWT_SECRET=secret, env="test", postgres_url=pg_database.url, redis_url=redis_db.url
     )
-    servers: list[Server] = []
 
     def start(**env: str) -> Server:
-        port = free_port()
         environment = {
             **os.environ,
             "MG_POSTGRES_URL": pg_database.url,
@@ -95,34 +94,11 @@ def world(pg_database: IsolatedDatabase, redis_db: RedisDatabase) -> Iterator[Wo
             "MG_SYNC_MAX_BAD_FRAMES": "6",
             **env,
         }
-        process = subprocess.Popen(
-            [sys.executable, "-m", "mediagw", "serve", "sync", "--port", str(port)],
-            env=environment,
-        )
-        server = Server(port, process)
-        servers.append(server)
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                if httpx.get(f"{server.http}/health/ready", timeout=1).status_code == 200:
-                    return server
-            except httpx.TransportError:
-                pass
-            assert process.poll() is None, "sync service exited at start-up"
-            assert time.monotonic() < deadline, "sync service did not become ready"
-            time.sleep(0.1)
+        return Server(service_processes.start("sync", environment, timeout=20))
 
-    try:
-        yield World(pg_database, redis_db, secret, TokenCodec(settings), start, servers)
-    finally:
-        for server in servers:
-            server.process.terminate()
-        for server in servers:
-            try:
-                server.process.wait(10)
-            except subprocess.TimeoutExpired:
-                server.process.kill()
-                server.process.wait(5)
+    return World(
+        pg_database, redis_db, secret, TokenCodec(settings), start, lambda: new_user("sync")
+    )
 
 
 class Device:

@@ -57,9 +57,9 @@ TIMEOUT = 30.0
 
 
 def _fixtures() -> ModuleType:
-    """The run-directory builders of tests/test_gate_reports.py (one source of fixtures; the
+    """The run-directory builders of tests/harness/test_gate_reports.py (one source of fixtures; the
     tests/ directory is not a package, so it is loaded by path)."""
-    path = REPOSITORY / "tests" / "test_gate_reports.py"
+    path = REPOSITORY / "tests" / "harness" / "test_gate_reports.py"
     spec = importlib.util.spec_from_file_location("gate_report_fixtures", path)
     assert spec is not None
     assert spec.loader is not None

@@ -261,7 +261,7 @@ def test_internal_prefix_must_be_a_whole_segment() -> None:
 
 
 GATEWAY_OPERATIONS = OperationTable.from_document(
-    json.loads((Path(__file__).resolve().parents[1] / "contracts/openapi/gateway.json").read_text())
+    json.loads((Path(__file__).resolve().parents[2] / "contracts/openapi/gateway.json").read_text())
 )
 """The table the gateway builds, from the document it serves (committed and checked for drift)."""
 

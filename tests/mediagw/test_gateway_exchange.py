@@ -2,7 +2,7 @@
 
 Auth is replaced by an ``httpx.MockTransport`` answering as the test says — a unit test of the
 error mapping, the cache and the breaker; the real exchange against the real auth service is
-covered by suites/e2e/test_api_keys.py and suites/test_per_service_mode.py.
+covered by suites/services/e2e/test_api_keys.py and suites/services/test_per_service_mode.py.
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """The load engine's parts: profiles and their shape, exact merged percentiles, SLO judgement,
-line protocol, generator saturation. (The runs themselves are in suites/test_load.py.)"""
+line protocol, generator saturation. (The runs themselves are in suites/harness/test_load.py.)"""
 
 from __future__ import annotations
 

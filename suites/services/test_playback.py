@@ -14,7 +14,7 @@ import json
 import secrets
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,6 +23,7 @@ from urllib.parse import urlsplit
 import httpx
 import psycopg
 import pytest
+from inprocess import Signer, app_client, scenario_runner, settings_for
 from prometheus_client import REGISTRY
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -32,14 +33,13 @@ from starlette.routing import Route
 from harness.accounts import insert_user
 from harness.isolation import IsolatedDatabase, RedisDatabase
 from mediagw.common import peers
-from mediagw.common.tokens import TokenCodec
 from mediagw.playback.app import create_app
 from mediagw.playback.settings import PlaybackSettings
 
 pytestmark = pytest.mark.integration
 
 PLATFORMS: list[dict[str, str]] = json.loads(
-    (Path(__file__).parents[1] / "data" / "catalogue" / "platforms.json").read_text()
+    (Path(__file__).parents[2] / "data" / "catalogue" / "platforms.json").read_text()
 )
 SESSIONS = "/api/v1/playback/sessions"
 RUNTIME_MINUTES = 100
@@ -74,14 +74,13 @@ class FakeSync:
 @dataclass
 class World:
     client: httpx.AsyncClient
-    codec: TokenCodec
+    signer: Signer
     seed: Seed
     db_url: str
     sync: FakeSync
 
     def headers(self, user: str, scopes: tuple[str, ...] = ("read", "write")) -> dict[str, str]:
-        token, _ = self.codec.issue(user, set(scopes))
-        return {"Authorization": f"Bearer {token}"}
+        return self.signer.headers(user, scopes)
 
     async def start(
         self, user: str, content_id: str, device_id: str, **extra: Any
@@ -163,15 +162,8 @@ async def running(
     if sync is not None:
         peers.register("sync", sync.app())
     try:
-        async with (
-            app.router.lifespan_context(app),
-            httpx.AsyncClient(
-                transport=httpx.ASGITransport(app=app), base_url="http://playback"
-            ) as client,
-        ):
-            yield World(
-                client, TokenCodec(settings), data, settings.postgres_url, sync or FakeSync()
-            )
+        async with app_client(app, "playback") as client:
+            yield World(client, Signer(settings), data, settings.postgres_url, sync or FakeSync())
     finally:
         peers.unregister("sync")
 
@@ -191,23 +183,12 @@ def run(
 ) -> Callable[..., None]:
     """``run(scenario, sync=FakeSync() | None, **settings)`` under asyncio.run."""
 
-    def go(scenario: Scenario, sync: FakeSync | None = None, **extra: Any) -> None:
-        values: dict[str, Any] = {
-            "JWT_SECRET": secrets.token_urlsafe(48),
-            "env": "test",
-            "postgres_url": pg_database.url,
-            "redis_url": redis_db.url,
-            "heartbeat_write_interval_seconds": 0,
-            **extra,
-        }
+    def start(sync: FakeSync | None = None, **extra: Any) -> AbstractAsyncContextManager[World]:
+        values = {"heartbeat_write_interval_seconds": 0, **extra}
+        settings = settings_for(PlaybackSettings, pg_database, redis_db, **values)
+        return running(settings, seeded, sync)
 
-        async def main() -> None:
-            async with running(PlaybackSettings(**values), seeded, sync) as world:
-                await scenario(world)
-
-        asyncio.run(main())
-
-    return go
+    return scenario_runner(start)
 
 
 def metric(name: str, **labels: str) -> float:

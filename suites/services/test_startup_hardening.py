@@ -9,18 +9,17 @@ from __future__ import annotations
 import os
 import secrets
 import subprocess
-import sys
 import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
 import pytest
 
 from harness.backends import Backend
-from harness.backends.process import ManagedProcess, free_port
+from harness.backends.process import free_port
 from harness.isolation import IsolatedDatabase
+from harness.service_processes import RunningService, ServiceProcesses, serve_argv
 
 pytestmark = pytest.mark.integration
 
@@ -42,10 +41,6 @@ def base_env(
         "MG_EMAIL_OUTBOX_DIR": str(tmp_path / "outbox"),
         "MG_ENV": "test",
     }
-
-
-def serve_argv(service: str, port: int) -> list[str]:
-    return [sys.executable, "-m", "mediagw", "serve", service, "--port", str(port)]
 
 
 def run_refused(service: str, env: dict[str, str]) -> tuple[int, str, float]:
@@ -79,49 +74,17 @@ def assert_refused(service: str, env: dict[str, str], reason: str) -> str:
     return line
 
 
-@dataclass(frozen=True)
-class Running:
-    process: ManagedProcess
-    url: str
-
-
-Starter = Callable[[str, dict[str, str]], Running]
+Starter = Callable[[str, dict[str, str]], RunningService]
 
 
 @pytest.fixture
-def started(tmp_path: Path) -> Iterator[Starter]:
+def started(service_processes: ServiceProcesses) -> Starter:
     """``started(service, env)``: a running service (live), terminated after the test."""
-    processes: list[ManagedProcess] = []
 
-    def start(service: str, env: dict[str, str]) -> Running:
-        port = free_port()
-        workdir = tmp_path / f"{service}-{len(processes)}"
-        workdir.mkdir()
-        process = ManagedProcess(service, serve_argv(service, port), workdir=workdir, env=env)
-        processes.append(process)
-        process.start()
-        deadline = time.monotonic() + START_SECONDS
-        url = f"http://127.0.0.1:{port}"
-        with httpx.Client(timeout=2) as client:
-            while True:
-                process.check_running()
-                try:
-                    if client.get(f"{url}/health/live").status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                if time.monotonic() > deadline:
-                    pytest.fail(
-                        f"{service} not live after {START_SECONDS:.0f}s:\n{process.log_tail()}"
-                    )
-                time.sleep(0.1)
-        return Running(process, url)
+    def start(service: str, env: dict[str, str]) -> RunningService:
+        return service_processes.start(service, env, probe="live", timeout=START_SECONDS)
 
-    try:
-        yield start
-    finally:
-        for process in processes:
-            process.terminate()
+    return start
 
 
 @pytest.mark.parametrize(
