@@ -30,9 +30,19 @@ def main() -> None:
     parser.add_argument(
         "--only", action="append", default=[], choices=[p.name for p in PATHS], metavar="PATH"
     )
+    parser.add_argument("--target", help="a running stack's URL instead of launching one")
+    parser.add_argument("--mailbox", help="with --target: its mailbox directory")
     args = parser.parse_args()
+    if args.target and not args.mailbox:
+        parser.error("--target needs --mailbox (the bench registers its test accounts)")
     options = BenchOptions(
-        args.workers, args.concurrency, args.seconds, args.warmup, tuple(args.only)
+        args.workers,
+        args.concurrency,
+        args.seconds,
+        args.warmup,
+        tuple(args.only),
+        args.target,
+        args.mailbox,
     )
     report = run(options)
     text = table(report)

@@ -37,8 +37,10 @@ DEFAULT_LIMITS = {
     "MG_RATE_LIMIT_REGISTER": "100000/60",
     "MG_RATE_LIMIT_TOKEN": "100000/60",
     "MG_RATE_LIMIT_PASSWORD_RESET": "100000/60",
-    # Suites and fuzzers send made-up feed URLs: a test stack fetches feeds from loopback only.
+    # Suites and fuzzers send made-up feed URLs: a test stack fetches feeds from loopback only,
+    # where plain http is what a test's feed server speaks.
     "MG_FEED_ALLOWED_HOSTS": "127.0.0.1,localhost,::1",
+    "MG_ALLOW_PLAIN_HTTP_FEEDS": "1",
 }
 
 

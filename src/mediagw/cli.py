@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import sys
 import threading
 from pathlib import Path
@@ -93,6 +94,7 @@ def serve(service: str, host: str, port: int | None, workers: int, log_level: st
     except ConfigError as exc:
         click.echo(f"{service}: {exc}", err=True)
         sys.exit(2)
+    os.environ["MG_SERVE_WORKERS"] = str(workers)  # each worker's share of the cores
     if workers == 1:
         _start_loading_embedder(service, settings)
     import uvicorn  # noqa: PLC0415 — only the serving path needs it

@@ -36,7 +36,7 @@ from harness.backends.process import free_port
 from harness.load.closed import Call, Plan, ProbeResult, probe
 from harness.load.pool import QUERIES, LoadAccount, Pool, prepare
 from harness.scrape import quantile_between, scrape
-from harness.stack import Stack, launch
+from harness.stack import Stack, attach, launch
 
 REPOSITORY = Path(__file__).resolve().parents[3]
 TRIVIAL_APP_DIR = REPOSITORY / "benchmarks" / "loadgen"
@@ -161,8 +161,10 @@ def argon2_hash_seconds(rounds: int = 15) -> float:
 @dataclass(frozen=True)
 class PathSpec:
     name: str
+    service: str
+    """The service that answers it (its own histogram gives the server-side figures)."""
     route: str
-    """The route template the gateway's histogram labels it with."""
+    """The route template that service's histogram labels it with."""
     method: str
     calls: Callable[[Pool], list[Call]]
     goal: Goal = Goal()
@@ -188,12 +190,25 @@ FORM = {"Content-Type": "application/x-www-form-urlencoded"}
 JSON = {"Content-Type": "application/json"}
 
 PATHS: tuple[PathSpec, ...] = (
-    PathSpec("health", "/health/live", "GET", lambda _: [Call("GET", "/health/live")], Goal(0.8)),
     PathSpec(
-        "genres", "/api/v1/genres", "GET", lambda _: [Call("GET", "/api/v1/genres")], Goal(0.6)
+        "health",
+        "gateway",
+        "/health/live",
+        "GET",
+        lambda _: [Call("GET", "/health/live")],
+        Goal(0.8),
+    ),
+    PathSpec(
+        "genres",
+        "discovery",
+        "/api/v1/genres",
+        "GET",
+        lambda _: [Call("GET", "/api/v1/genres")],
+        Goal(0.6),
     ),
     PathSpec(
         "content details",
+        "discovery",
         "/api/v1/content/{content_id}",
         "GET",
         lambda pool: [Call("GET", f"/api/v1/content/{t}") for t in pool.titles],
@@ -201,20 +216,30 @@ PATHS: tuple[PathSpec, ...] = (
     ),
     PathSpec(
         "search (cached)",
+        "discovery",
         "/api/v1/search",
         "GET",
         lambda _: [Call("GET", "/api/v1/search?" + urlencode({"q": QUERIES[1]}))],
         Goal(0.25),
     ),
-    PathSpec("search (uncached)", "/api/v1/search", "GET", _uncached_searches, Goal(p95_ms=100)),
+    PathSpec(
+        "search (uncached)",
+        "discovery",
+        "/api/v1/search",
+        "GET",
+        _uncached_searches,
+        Goal(p95_ms=100),
+    ),
     PathSpec(
         "recommendations",
+        "sona",
         "/api/v1/recommendations",
         "GET",
         lambda pool: [Call("GET", "/api/v1/recommendations", _bearer(a)) for a in pool.accounts],
     ),
     PathSpec(
         "playback heartbeat",
+        "playback",
         "/api/v1/playback/sessions/{session_id}/heartbeat",
         "POST",
         lambda pool: [
@@ -230,6 +255,7 @@ PATHS: tuple[PathSpec, ...] = (
     ),
     PathSpec(
         "login",
+        "auth",
         "/api/v1/auth/login",
         "POST",
         lambda pool: [
@@ -245,6 +271,7 @@ PATHS: tuple[PathSpec, ...] = (
     ),
     PathSpec(
         "refresh",
+        "auth",
         "/api/v1/auth/token",
         "POST",
         lambda pool: [
@@ -288,8 +315,12 @@ def start_sessions(base_url: str, pool: Pool) -> None:
                 account.playback_session = str(response.json()["session_id"])
 
 
-def server_quantiles(before: str, after: str, route: str, method: str) -> dict[str, float]:
-    labels = {"service": "gateway", "route": route, "method": method}
+def server_quantiles(
+    before: str, after: str, service: str, route: str, method: str
+) -> dict[str, float]:
+    """The answering service's own latency over the probe (its histogram between two scrapes
+    of the gateway's /metrics, which in all-in-one mode carries every mounted service's)."""
+    labels = {"service": service, "route": route, "method": method}
     return {
         f"p{round(q * 100)}": 1000
         * quantile_between(before, after, "http_request_duration_seconds", q, **labels)
@@ -317,6 +348,10 @@ class BenchOptions:
     seconds: float = 8.0
     warmup: float = 2.0
     only: tuple[str, ...] = ()
+    target: str | None = None
+    """A running stack's URL (its mailbox in ``mailbox``) instead of launching one: for
+    profiling between runs. Its workers are its own; ``workers`` then only sizes the ceiling."""
+    mailbox: str | None = None
 
 
 def run(options: BenchOptions, say: Callable[[str], None] = print) -> BenchReport:
@@ -332,8 +367,8 @@ def run(options: BenchOptions, say: Callable[[str], None] = print) -> BenchRepor
     report = BenchReport(
         options.workers, options.concurrency, options.seconds, [first.rps], hash_seconds
     )
-    say("launching the stack (all-in-one, seeded) …")
-    with _stack(options.workers) as stack:
+    say(f"stack: {options.target or 'launching (all-in-one, seeded)'} …")
+    with _stack(options) as stack:
         assert stack.mailbox is not None  # a launched stack has one
         pool = prepare(
             stack.base_url, options.concurrency, mailbox_dir=str(stack.mailbox.directory)
@@ -350,7 +385,7 @@ def run(options: BenchOptions, say: Callable[[str], None] = print) -> BenchRepor
                 spec.name,
                 spec.route,
                 result,
-                server_quantiles(before, after, spec.route, spec.method),
+                server_quantiles(before, after, spec.service, spec.route, spec.method),
                 spec.goal,
             )
             report.paths.append(path)
@@ -364,8 +399,11 @@ def run(options: BenchOptions, say: Callable[[str], None] = print) -> BenchRepor
 
 
 @contextmanager
-def _stack(workers: int) -> Iterator[Stack]:
-    with launch(workers=workers, seed=True, extra_env=stack_env(), timeout=180) as stack:
+def _stack(options: BenchOptions) -> Iterator[Stack]:
+    if options.target:
+        yield attach(options.target, options.mailbox)
+        return
+    with launch(workers=options.workers, seed=True, extra_env=stack_env(), timeout=180) as stack:
         yield stack
 
 
@@ -382,7 +420,7 @@ def table(report: BenchReport) -> str:
         f"Login ceiling: {report.workers} worker(s) ÷ {report.hash_seconds * 1000:.1f} ms "
         f"argon2id = {report.login_ceiling:,.0f} logins/s",
         "",
-        "| path | req/s | ratio | client p50 / p95 / p99 ms | server p50 / p95 / p99 ms "
+        "| path | req/s | ratio | client p50 / p95 / p99 ms | service p50 / p95 / p99 ms "
         "| failed | probe CPU | goal | met |",
         "|---|---|---|---|---|---|---|---|---|",
     ]

@@ -34,7 +34,8 @@ class AuthContext:
         return Limit.parse(str(getattr(self.settings, f"rate_limit_{name}")))
 
 
-def _context(request: Request) -> AuthContext:
+# async: FastAPI would run a plain `def` dependency in a worker thread, a hop per request.
+async def _context(request: Request) -> AuthContext:
     context: AuthContext = request.app.state.auth
     return context
 

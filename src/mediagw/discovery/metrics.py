@@ -47,6 +47,12 @@ INDEX_SYNC_ERRORS = Counter(
 
 CACHE_RESULTS = Counter("search_cache_total", "Search cache lookups by result", ["result"])
 
+CATALOGUE_CACHE = Counter(
+    "discovery_catalogue_cache_total",
+    "Lookups in the per-process catalogue caches (rendered answers, hydrated hits), by result",
+    ["cache", "result"],
+)
+
 CACHE_INVALIDATIONS = Counter(
     "search_cache_invalidations_total",
     "Bumps of the search cache version, by what triggered them",

@@ -3,10 +3,12 @@ if sent, must be valid and personalises search."""
 
 from __future__ import annotations
 
+import dataclasses
+import json
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request
-from pydantic import Field
+from fastapi import APIRouter, Query, Request, Response
+from pydantic import BaseModel, Field
 
 from mediagw.common.errors import ERROR_RESPONSES, ApiError, ErrorBody
 from mediagw.common.links import link, links
@@ -14,7 +16,7 @@ from mediagw.common.paths import UuidPath
 from mediagw.common.security import OptionalPrincipal
 from mediagw.common.taxonomy import GENRES, MOODS
 from mediagw.discovery import store
-from mediagw.discovery.context import Ctx
+from mediagw.discovery.context import Ctx, DiscoveryContext
 from mediagw.discovery.query import ExplicitFilters, FieldNames, UnknownFilterValue
 from mediagw.discovery.schemas import (
     DEFAULT_PAGE_SIZE,
@@ -42,6 +44,8 @@ from mediagw.discovery.schemas import (
 )
 from mediagw.discovery.search import SearchRequest, SearchResult
 from mediagw.discovery.vocabulary import GENRE_NAMES, MOOD_NAMES
+
+JSON_TYPE = "application/json"
 
 router = APIRouter(prefix="/api/v1", tags=["discovery"], responses=ERROR_RESPONSES)
 NOT_FOUND: dict[int | str, dict[str, Any]] = {
@@ -118,14 +122,30 @@ def _filter_values(values: list[str] | None, field: str) -> list[str]:
 
 async def _run_search(
     ctx: Ctx, request: Request, principal: OptionalPrincipal, search: SearchRequest
-) -> SearchResponse:
+) -> Response:
+    """The answer, encoded once; an anonymous answer whose page came from the search cache is
+    kept rendered (per process, dropped with the catalogue version) and replayed as bytes."""
+    key = _answer_key(search) if principal is None else None
+    if key is not None and (kept := ctx.rendered.get(key)) is not None:
+        return Response(kept, media_type=JSON_TYPE)
     try:
         result = await ctx.engine.search(search, principal, request.headers.get("authorization"))
     except UnknownFilterValue as exc:
         # Which genres and platforms exist is the catalogue's state, not the request's shape:
         # a well-formed value that names none is "not found", like an unknown id.
         raise ApiError(404, "unknown_filter_value", exc.message[:500], field=exc.field) from None
-    return _search_response(search, result)
+    body = _json(_search_response(search, result))
+    if key is not None and result.cached:  # replays say "cached": true, as their page was
+        ctx.rendered.put(key, body)
+    return Response(body, media_type=JSON_TYPE)
+
+
+def _answer_key(search: SearchRequest) -> str:
+    """Everything an anonymous answer depends on besides the catalogue version."""
+    explicit = {k: list(v) if isinstance(v, (list, tuple)) else v
+                for k, v in dataclasses.asdict(search.explicit).items()}  # fmt: skip
+    request = [search.query, explicit, search.page, search.page_size, search.region]
+    return "search:" + json.dumps(request, sort_keys=True)
 
 
 def _search_response(search: SearchRequest, result: SearchResult) -> SearchResponse:
@@ -195,7 +215,7 @@ async def search(
     year_to: Annotated[int | None, Query(ge=1870, le=2200)] = None,
     rating_min: Annotated[float | None, Query(ge=0, le=10)] = None,
     region: Region = None,
-) -> SearchResponse:
+) -> Response:
     """Search the catalogue in natural language ("funny sci-fi from the 90s on netflix").
 
     Explicit parameters override what is read from ``q``; unknown values are a 422 naming the
@@ -229,7 +249,7 @@ async def search(
 )
 async def semantic_search(
     body: SemanticSearchRequest, request: Request, principal: OptionalPrincipal, ctx: Ctx
-) -> SearchResponse:
+) -> Response:
     """The same search with a JSON body: the query plus explicit filters."""
     filters = body.filters
     query = SearchRequest(
@@ -295,46 +315,61 @@ async def autocomplete(
         ),
     ),
 )
-async def content_details(content_id: UuidPath, ctx: Ctx, region: Region = None) -> ContentDetails:
+async def content_details(content_id: UuidPath, ctx: Ctx, region: Region = None) -> Response:
     """A title with its offers per platform and region (``region`` narrows them) and deep
     links (web and app) per platform."""
+    code = region.upper() if region else None
+    body = await ctx.rendered.through(
+        f"details:{content_id}:{code}", lambda: _render_details(ctx, str(content_id), code)
+    )
+    return Response(body, media_type=JSON_TYPE)
+
+
+async def _render_details(ctx: DiscoveryContext, content_id: str, region: str | None) -> bytes:
     async with ctx.pool.connection() as conn:
-        row = await store.details(conn, str(content_id), region.upper() if region else None)
+        row = await store.details(conn, content_id, region)
     if row is None:
         raise ApiError(404, "not_found", f"no content with id {content_id}", field="content_id")
-    return ContentDetails(
-        id=str(row["id"]),
-        type=str(row["type"]),
-        title=str(row["title"]),
-        original_title=row["original_title"],
-        overview=row["overview"],
-        release_date=row["release_date"],
-        year=row["release_year"],
-        runtime_minutes=row["runtime_minutes"],
-        genres=list(row["genres"]),
-        moods=list(row["moods"]),
-        cast=list(row["cast_members"]),
-        directors=list(row["directors"]),
-        rating=row["rating"],
-        rating_count=int(row["rating_count"]),
-        popularity=float(row["popularity"]),
-        language=row["language"],
-        series_id=row["series_id"],
-        season_number=row["season_number"],
-        episode_number=row["episode_number"],
-        updated_at=row["updated_at"],
-        external_ids=[ExternalId.model_validate(x) for x in row["external_ids"]],
-        availability=[Offer.model_validate(store.offer(raw)) for raw in row["offers"]],
-        deep_links=[
-            DeepLink(
-                platform=str(p["platform"]),
-                platform_name=str(p["platform_name"]),
-                web_url=p["deep_link"] or store.link(p["web_template"], p["platform_id"]),
-                app_url=store.link(p["app_template"], p["platform_id"]),
-            )
-            for p in row["platforms"]
-        ],
+    return _json(
+        ContentDetails(
+            id=str(row["id"]),
+            type=str(row["type"]),
+            title=str(row["title"]),
+            original_title=row["original_title"],
+            overview=row["overview"],
+            release_date=row["release_date"],
+            year=row["release_year"],
+            runtime_minutes=row["runtime_minutes"],
+            genres=list(row["genres"]),
+            moods=list(row["moods"]),
+            cast=list(row["cast_members"]),
+            directors=list(row["directors"]),
+            rating=row["rating"],
+            rating_count=int(row["rating_count"]),
+            popularity=float(row["popularity"]),
+            language=row["language"],
+            series_id=row["series_id"],
+            season_number=row["season_number"],
+            episode_number=row["episode_number"],
+            updated_at=row["updated_at"],
+            external_ids=[ExternalId.model_validate(x) for x in row["external_ids"]],
+            availability=[Offer.model_validate(store.offer(raw)) for raw in row["offers"]],
+            deep_links=[
+                DeepLink(
+                    platform=str(p["platform"]),
+                    platform_name=str(p["platform_name"]),
+                    web_url=p["deep_link"] or store.link(p["web_template"], p["platform_id"]),
+                    app_url=store.link(p["app_template"], p["platform_id"]),
+                )
+                for p in row["platforms"]
+            ],
+        )
     )
+
+
+def _json(model: BaseModel) -> bytes:
+    """The model as FastAPI would answer it, encoded once by pydantic's serializer."""
+    return model.__pydantic_serializer__.to_json(model)
 
 
 @router.get(
@@ -357,49 +392,57 @@ async def similar(
 
 
 @router.get("/platforms", response_model=PlatformList)
-async def platforms(ctx: Ctx) -> PlatformList:
+async def platforms(ctx: Ctx) -> Response:
     """Streaming platforms, with how many titles each offers now (any region)."""
 
-    async def load() -> PlatformList:
+    async def render() -> bytes:
         async with ctx.pool.connection() as conn:
             rows = await store.platforms(conn)
-        return PlatformList(
-            items=[
-                PlatformOut(
-                    id=str(r["id"]),
-                    name=str(r["name"]),
-                    web_url_template=r["web_url_template"],
-                    app_url_template=r["app_url_template"],
-                    content_count=int(r["content_count"]),
-                )
-                for r in rows
-            ]
+        return _json(
+            PlatformList(
+                items=[
+                    PlatformOut(
+                        id=str(r["id"]),
+                        name=str(r["name"]),
+                        web_url_template=r["web_url_template"],
+                        app_url_template=r["app_url_template"],
+                        content_count=int(r["content_count"]),
+                    )
+                    for r in rows
+                ]
+            )
         )
 
-    return await ctx.listing("platforms", load)
+    return Response(await ctx.rendered.through("listing:platforms", render), media_type=JSON_TYPE)
 
 
 @router.get("/genres", response_model=GenreList)
-async def genres(ctx: Ctx) -> GenreList:
+async def genres(ctx: Ctx) -> Response:
     """Genres (and moods) with how many titles carry each."""
 
-    async def load() -> GenreList:
+    async def render() -> bytes:
         async with ctx.pool.connection() as conn:
             genre_counts = await store.facet_counts(conn, "genres")
             mood_counts = await store.facet_counts(conn, "moods")
         genre_ids = [*GENRES, *sorted(set(genre_counts) - set(GENRES))]
         mood_ids = [*MOODS, *sorted(set(mood_counts) - set(MOODS))]
-        return GenreList(
-            items=[
-                Facet(
-                    id=g, name=GENRE_NAMES.get(g, g.title()), content_count=genre_counts.get(g, 0)
-                )
-                for g in genre_ids
-            ],
-            moods=[
-                Facet(id=m, name=MOOD_NAMES.get(m, m.title()), content_count=mood_counts.get(m, 0))
-                for m in mood_ids
-            ],
+        return _json(
+            GenreList(
+                items=[
+                    Facet(
+                        id=g,
+                        name=GENRE_NAMES.get(g, g.title()),
+                        content_count=genre_counts.get(g, 0),
+                    )
+                    for g in genre_ids
+                ],
+                moods=[
+                    Facet(
+                        id=m, name=MOOD_NAMES.get(m, m.title()), content_count=mood_counts.get(m, 0)
+                    )
+                    for m in mood_ids
+                ],
+            )
         )
 
-    return await ctx.listing("genres", load)
+    return Response(await ctx.rendered.through("listing:genres", render), media_type=JSON_TYPE)

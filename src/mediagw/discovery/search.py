@@ -50,6 +50,7 @@ from mediagw.common.taxonomy import GENRES
 from mediagw.common.tokens import Principal
 from mediagw.discovery import store
 from mediagw.discovery.cache import CachedPage, SearchCache
+from mediagw.discovery.catalogue_cache import CatalogueCache
 from mediagw.discovery.fusion import reciprocal_rank_fusion
 from mediagw.discovery.index import AMONG_LIMIT, VectorIndex
 from mediagw.discovery.metrics import CACHE_RESULTS, STAGE_SECONDS, VECTOR_FAILURES
@@ -156,6 +157,8 @@ class SearchEngine:
     cache: SearchCache
     sona: SonaClient
     vocabulary: Vocabulary
+    kept_hits: CatalogueCache[SearchHit]
+    """Hydrated hits per title and region, without scores (``catalogue_cache``)."""
     _embeddings: OrderedDict[str, list[float]] = field(default_factory=OrderedDict)
 
     async def embed(self, text: str) -> list[float]:
@@ -316,19 +319,24 @@ class SearchEngine:
         personal: dict[str, float],
         region: str,
     ) -> list[SearchHit]:
-        """The titles in ``ids`` order with their offers in ``region`` (gone ones skipped)."""
-        async with self.pool.connection() as conn:
-            rows = await store.hydrate(conn, ids, region)
-        items = []
-        for content_id in ids:
-            row = rows.get(content_id)
-            if row is None:
-                continue
-            offers = [Offer.model_validate(store.offer(raw)) for raw in row["offers"]]
-            items.append(
-                hit(row, round(scores.get(content_id, 0.0), 6), personal.get(content_id), offers)
+        """The titles in ``ids`` order with their offers in ``region`` (gone ones skipped);
+        only titles this process does not keep are read from PostgreSQL."""
+        kept = {i: h for i in ids if (h := self.kept_hits.get(f"{i}:{region}")) is not None}
+        missing = [i for i in ids if i not in kept]
+        if missing:
+            async with self.pool.connection() as conn:
+                rows = await store.hydrate(conn, missing, region)
+            for content_id, row in rows.items():
+                offers = [Offer.model_validate(store.offer(raw)) for raw in row["offers"]]
+                kept[content_id] = hit(row, 0.0, None, offers)
+                self.kept_hits.put(f"{content_id}:{region}", kept[content_id])
+        return [
+            kept[i].model_copy(
+                update={"score": round(scores.get(i, 0.0), 6), "personal_score": personal.get(i)}
             )
-        return items
+            for i in ids
+            if i in kept
+        ]
 
     async def similar(self, content_id: str, limit: int, region: str) -> list[SearchHit] | None:
         """Nearest titles to ``content_id`` (itself excluded); None when it does not exist."""

@@ -31,6 +31,14 @@ class DiscoverySettings(TokenSettings):
 
     search_cache_ttl_seconds: int = Field(300, ge=0, le=86_400)
     """How long a search's fused result list is cached in Redis (0 turns the cache off)."""
+    catalogue_cache_entries: int = Field(20_000, ge=0, le=1_000_000)
+    """Per process: rendered details (per title and region) and hydrated search hits (per
+    title and region) kept, each up to this many (0: nothing kept)."""
+    catalogue_cache_ttl_seconds: float = Field(300.0, gt=0, le=86_400)
+    """The longest a kept entry is served while the catalogue version cannot be read."""
+    catalogue_check_seconds: float = Field(1.0, gt=0, le=60)
+    """How often each process reads the catalogue version: a change is served after at most
+    this long past its bump."""
     vector_candidates: int = Field(100, ge=10, le=1000)
     """Nearest neighbours taken from the vector index per search."""
     fulltext_candidates: int = Field(100, ge=10, le=1000)

@@ -24,6 +24,7 @@ from mediagw.common.tokens import Authenticator, TokenCodec
 from mediagw.common.vectors import embedded_lock, is_embedded
 from mediagw.discovery import store
 from mediagw.discovery.cache import InvalidationConsumer, SearchCache
+from mediagw.discovery.catalogue_cache import CatalogueCache
 from mediagw.discovery.context import DiscoveryContext
 from mediagw.discovery.index import EmbeddedIndexSync, VectorIndex
 from mediagw.discovery.search import SearchEngine, Vocabulary
@@ -66,6 +67,8 @@ async def _start(
     stack.push_async_callback(sona.aclose)
     cache = SearchCache(redis, settings.search_cache_ttl_seconds)
     index = await _open_index(settings, qdrant, embedder.dim)
+    jobs = BackgroundJobs()
+    stack.push_async_callback(jobs.stop)  # last pushed: stopped before any connection closes
     engine = SearchEngine(
         settings=settings,
         pool=pool,
@@ -74,9 +77,8 @@ async def _start(
         cache=cache,
         sona=sona,
         vocabulary=Vocabulary(pool),
+        kept_hits=_kept(jobs, "hits", settings, cache),
     )
-    jobs = BackgroundJobs()
-    stack.push_async_callback(jobs.stop)  # last pushed: stopped before any connection closes
     sync = None
     if is_embedded(settings.qdrant_url):
         sync = _start_index_sync(jobs, settings, pool, index, embedder, cache)
@@ -84,6 +86,7 @@ async def _start(
         app.state.cache_consumer = _start_cache_invalidation(
             jobs, settings.kafka_bootstrap, settings, cache
         )
+    rendered: CatalogueCache[bytes] = _kept(jobs, "rendered", settings, cache)
     app.state.authenticator = Authenticator(codec, redis)
     app.state.discovery = DiscoveryContext(
         settings=settings,
@@ -95,8 +98,21 @@ async def _start(
         sona=sona,
         engine=engine,
         trigram_schema=trigram_schema,
+        rendered=rendered,
         sync=sync,
     )
+
+
+def _kept(
+    jobs: BackgroundJobs, name: str, settings: DiscoverySettings, cache: SearchCache
+) -> CatalogueCache[Any]:
+    """A per-process catalogue cache, emptied whenever the catalogue version moves."""
+    kept: CatalogueCache[Any] = CatalogueCache(
+        name, settings.catalogue_cache_entries, settings.catalogue_cache_ttl_seconds
+    )
+    every = settings.catalogue_check_seconds
+    jobs.spawn(f"{name}-cache", kept.follow(cache.version, every, jobs.stopping))
+    return kept
 
 
 async def _open_index(settings: DiscoverySettings, qdrant: QdrantClient, dim: int) -> VectorIndex:

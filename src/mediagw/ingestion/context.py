@@ -63,7 +63,8 @@ class IngestionContext:
         return self.platforms[platform_id]
 
 
-def _context(request: Request) -> IngestionContext:
+# async: FastAPI would run a plain `def` dependency in a worker thread, a hop per request.
+async def _context(request: Request) -> IngestionContext:
     context: IngestionContext = request.app.state.ingestion
     return context
 

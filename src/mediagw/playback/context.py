@@ -28,7 +28,8 @@ class PlaybackContext:
     rule: CompletionRule
 
 
-def _context(request: Request) -> PlaybackContext:
+# async: FastAPI would run a plain `def` dependency in a worker thread, a hop per request.
+async def _context(request: Request) -> PlaybackContext:
     context: PlaybackContext = request.app.state.playback
     return context
 

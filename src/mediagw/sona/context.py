@@ -51,7 +51,8 @@ class SonaContext:
             return await self.loader.refresh(conn)
 
 
-def _context(request: Request) -> SonaContext:
+# async: FastAPI would run a plain `def` dependency in a worker thread, a hop per request.
+async def _context(request: Request) -> SonaContext:
     context: SonaContext = request.app.state.sona
     return context
 
