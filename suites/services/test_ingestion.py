@@ -12,17 +12,14 @@ import asyncio
 import copy
 import json
 import re
-import threading
 import time
 import uuid
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from contextlib import AbstractAsyncContextManager, asynccontextmanager, contextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import psycopg
@@ -32,6 +29,7 @@ from qdrant_client import QdrantClient
 
 from harness import catalogue
 from harness.backends import Backend
+from harness.feed_server import serving
 from harness.isolation import IsolatedDatabase, KafkaTopics, QdrantCollections, RedisDatabase
 from harness.topics import consume
 from mediagw.common.events import PAYLOADS, Event
@@ -670,35 +668,6 @@ def test_the_whole_generated_catalogue_resolves_to_its_truth(
     run(scenario, ingest_batch_size=64)
 
 
-@contextmanager
-def serving(pages: dict[str | None, Any]) -> Iterator[str]:
-    """A real HTTP server on a loopback port answering ``?page=`` markers with documents
-    (or a status code); yields its URL."""
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            page = parse_qs(urlsplit(self.path).query).get("page", [None])[0]
-            body = pages.get(page, 404)
-            data = b"" if isinstance(body, int) else json.dumps(body).encode()
-            self.send_response(body if isinstance(body, int) else 200)
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-
-        def log_message(self, *_: Any) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/feeds/prime"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(5)
-
-
 def test_an_http_feed_is_ingested_page_by_page_and_a_broken_one_fails_the_run(
     run: Callable[..., None], feeds: Slice
 ) -> None:
@@ -710,7 +679,7 @@ def test_an_http_feed_is_ingested_page_by_page_and_a_broken_one_fails_the_run(
     }
 
     async def scenario(world: World) -> None:
-        with serving(pages) as url:
+        with serving(pages, "/feeds/prime") as url:
             body = {"platform": "prime", "source": {"type": "http", "url": url}}
             response = await world.client.post(
                 "/api/v1/ingestion/runs", json=body, headers=world.admin

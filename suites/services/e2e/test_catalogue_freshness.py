@@ -11,12 +11,9 @@ and carrying a word no title has, fetched by the ingestion service from a loopba
 from __future__ import annotations
 
 import json
-import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -24,38 +21,13 @@ import pytest
 
 from harness import catalogue
 from harness.accounts import Account, expect
+from harness.feed_server import serving
 from harness.seeding import RUNS, wait_runs
 
 pytestmark = pytest.mark.e2e
 
 FRESH_WITHIN_SECONDS = 10.0
 """What the README promises: the rendered-answer check (1 s) after the event is consumed."""
-
-
-@contextmanager
-def feed_server(document: dict[str, Any]) -> Iterator[str]:
-    data = json.dumps(document).encode()
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-
-        def log_message(self, *_: Any) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/feeds/netflix.json"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(5)
 
 
 def content_id_of(api: httpx.Client, platform: str, platform_id: str) -> str:
@@ -103,7 +75,7 @@ def test_a_title_changed_through_ingestion_is_served_changed_by_details_and_sear
     assert content_id not in search_ids(api, word)  # … and this answer is cached now
 
     item["synopsis"] = f"{before['overview'] or ''} Now with a {word} in every scene."
-    with feed_server({"platform": "netflix", "items": [item]}) as url:
+    with serving({None: {"platform": "netflix", "items": [item]}}, "/feeds/netflix.json") as url:
         body = {"platform": "netflix", "source": {"type": "http", "url": url}}
         run_id = expect(api.post(RUNS, json=body, headers=admin_account.headers), 202).json()
         [result] = wait_runs(api, admin_account, {run_id["run_id"]: "netflix"}, timeout=60)
