@@ -29,7 +29,7 @@ from qdrant_client import QdrantClient
 
 from harness import catalogue
 from harness.backends import Backend
-from harness.feed_server import serving
+from harness.feed_server import FeedServer
 from harness.isolation import IsolatedDatabase, KafkaTopics, QdrantCollections, RedisDatabase
 from harness.topics import consume
 from mediagw.common.events import PAYLOADS, Event
@@ -679,7 +679,8 @@ def test_an_http_feed_is_ingested_page_by_page_and_a_broken_one_fails_the_run(
     }
 
     async def scenario(world: World) -> None:
-        with serving(pages, "/feeds/prime") as url:
+        with FeedServer(pages, "/feeds/prime") as feed:
+            url = feed.url
             body = {"platform": "prime", "source": {"type": "http", "url": url}}
             response = await world.client.post(
                 "/api/v1/ingestion/runs", json=body, headers=world.admin

@@ -8,20 +8,19 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
+from harness.feed_server import FeedServer
 from mediagw.common.errors import ApiError
 from mediagw.common.settings import ConfigError, load_settings
 from mediagw.ingestion.adapters import FeedError, HttpFeedAdapter, JsonFileAdapter
 from mediagw.ingestion.settings import IngestionSettings
 
 pytestmark = pytest.mark.unit
+FEED_PATH = "/feeds/netflix.json"
 
 STRONG_SECRET = "k7F2pQ9xLm4R8sTv1WbZ6nYc3HdJ0gUe5AoKqXiVr-Mh"
 
@@ -86,47 +85,6 @@ def test_file_adapter_fails_the_run_on_a_bad_feed(feeds_dir: Path) -> None:
         collect(JsonFileAdapter(feeds_dir, "netflix", "netflix", max_bytes=10))
 
 
-class FeedServer:
-    """A real HTTP server answering ``pages`` (page marker → JSON document or status)."""
-
-    def __init__(self, pages: dict[str | None, Any]) -> None:
-        self.pages = pages
-        self.requests: list[str] = []
-        outer = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                outer.requests.append(self.path)
-                page = parse_qs(urlsplit(self.path).query).get("page", [None])[0]
-                body = outer.pages.get(page, 404)
-                if isinstance(body, int):
-                    self.send_response(body)
-                    self.end_headers()
-                    return
-                data = json.dumps(body).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def log_message(self, *_: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/feeds/netflix.json"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    def __enter__(self) -> FeedServer:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-        self.thread.join(5)
-
-
 def http_adapter(url: str, **options: Any) -> HttpFeedAdapter:
     settings: dict[str, Any] = {
         "timeout": 5.0,
@@ -143,7 +101,7 @@ def test_http_adapter_follows_next_page_until_there_is_none() -> None:
         "2": {"platform": "netflix", "items": [{"id": "3"}], "next_page": "3"},
         "3": {"platform": "netflix", "items": [{"id": "4"}], "next_page": None},
     }
-    with FeedServer(pages) as server:
+    with FeedServer(pages, FEED_PATH) as server:
         items = collect(http_adapter(server.url + "?region=US"))
     assert [i["id"] for i in items] == ["1", "2", "3", "4"]
     assert server.requests == [
@@ -170,12 +128,15 @@ def test_http_adapter_follows_next_page_until_there_is_none() -> None:
 def test_http_adapter_fails_the_run_on_a_bad_feed(
     pages: dict[str | None, Any], options: dict[str, Any], message: str
 ) -> None:
-    with FeedServer(pages) as server, pytest.raises(FeedError, match=message):
+    with (
+        FeedServer(pages, FEED_PATH) as server,
+        pytest.raises(FeedError, match=message),
+    ):
         collect(http_adapter(server.url, **options))
 
 
 def test_http_adapter_fails_the_run_when_the_server_is_unreachable() -> None:
-    with FeedServer({}) as server:
+    with FeedServer({}, FEED_PATH) as server:
         url = server.url
     with pytest.raises(FeedError, match="failed: ConnectError"):
         collect(http_adapter(url))

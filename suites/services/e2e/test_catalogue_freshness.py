@@ -21,7 +21,7 @@ import pytest
 
 from harness import catalogue
 from harness.accounts import Account, expect
-from harness.feed_server import serving
+from harness.feed_server import FeedServer
 from harness.seeding import RUNS, wait_runs
 
 pytestmark = pytest.mark.e2e
@@ -75,8 +75,9 @@ def test_a_title_changed_through_ingestion_is_served_changed_by_details_and_sear
     assert content_id not in search_ids(api, word)  # … and this answer is cached now
 
     item["synopsis"] = f"{before['overview'] or ''} Now with a {word} in every scene."
-    with serving({None: {"platform": "netflix", "items": [item]}}, "/feeds/netflix.json") as url:
-        body = {"platform": "netflix", "source": {"type": "http", "url": url}}
+    feed = {None: {"platform": "netflix", "items": [item]}}
+    with FeedServer(feed, "/feeds/netflix.json") as server:
+        body = {"platform": "netflix", "source": {"type": "http", "url": server.url}}
         run_id = expect(api.post(RUNS, json=body, headers=admin_account.headers), 202).json()
         [result] = wait_runs(api, admin_account, {run_id["run_id"]: "netflix"}, timeout=60)
     assert result.status == "succeeded", result
