@@ -179,7 +179,8 @@ def main() -> None:
     env = {**os.environ, "MG_POSTGRES_URL": database.url, "MG_REDIS_URL": redis_db.url,
            "JWT_SECRET": secret, "MG_ENV": "test"}  # fmt: skip
     process = subprocess.Popen(
-        [sys.executable, "-m", "mediagw", "serve", "sync", "--port", str(port)], env=env
+        [sys.executable, "-m", "mediagw", "serve", "sync", "--port", str(port), "--workers", "1"],
+        env=env,
     )
     try:
         deadline = time.monotonic() + 30

@@ -55,9 +55,10 @@ def wait_ready(
 
 
 def serve_argv(service: str, port: int, workers: int = 1) -> list[str]:
-    """The command line of one service (or ``gateway``) on ``port``."""
-    argv = [sys.executable, "-m", "mediagw", "serve", service, "--port", str(port)]
-    return argv + (["--workers", str(workers)] if workers > 1 else [])
+    """The command line of one service (or ``gateway``) on ``port``; the worker count is always
+    given (``mediagw serve`` defaults to one per core)."""
+    return [sys.executable, "-m", "mediagw", "serve", service, "--port", str(port),
+            "--workers", str(workers)]  # fmt: skip
 
 
 def start_services(

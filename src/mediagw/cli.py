@@ -6,10 +6,13 @@ process at once with one line naming it (exit code 2) instead of a traceback fro
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import logging
 import os
+import shutil
 import sys
+import tempfile
 import threading
 from pathlib import Path
 
@@ -81,9 +84,14 @@ def _start_loading_embedder(service: str, settings: BaseSettings) -> None:
 @click.argument("service", type=click.Choice(sorted(SERVICES)))
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", type=int, help="Default: the service's port from SYSTEM.md.")
-@click.option("--workers", type=int, default=1, show_default=True)
+@click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Processes serving the port.  [default: one per core]",
+)
 @click.option("--log-level", default="warning", show_default=True)
-def serve(service: str, host: str, port: int | None, workers: int, log_level: str) -> None:
+def serve(service: str, host: str, port: int | None, workers: int | None, log_level: str) -> None:
     """Run SERVICE (gateway = all-in-one unless MG_GATEWAY_MODE=per-service)."""
     logging.basicConfig(
         level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
@@ -94,7 +102,13 @@ def serve(service: str, host: str, port: int | None, workers: int, log_level: st
     except ConfigError as exc:
         click.echo(f"{service}: {exc}", err=True)
         sys.exit(2)
+    workers = workers or os.cpu_count() or 1
     os.environ["MG_SERVE_WORKERS"] = str(workers)  # each worker's share of the cores
+    if workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        # One /metrics for every worker: prometheus_client sums their files in this directory.
+        metrics_dir = tempfile.mkdtemp(prefix="mediagw-metrics-")
+        atexit.register(shutil.rmtree, metrics_dir, ignore_errors=True)
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
     if workers == 1:
         _start_loading_embedder(service, settings)
     import uvicorn  # noqa: PLC0415 — only the serving path needs it
