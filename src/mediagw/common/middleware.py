@@ -11,6 +11,7 @@ import logging
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from mediagw.common.edge import passed_the_edge
 from mediagw.common.errors import ApiError, dependency_unavailable, error_payload
 
 SECURITY_HEADERS: tuple[tuple[bytes, bytes], ...] = (
@@ -32,7 +33,7 @@ class SecurityHeadersMiddleware:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] != "http" or passed_the_edge(scope):
             await self.app(scope, receive, send)
             return
         relax_csp = str(scope.get("path", "")).startswith(_DOC_PATHS)
@@ -68,7 +69,7 @@ class BodySizeLimitMiddleware:
         self.limit = limit
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] != "http" or passed_the_edge(scope):
             await self.app(scope, receive, send)
             return
         declared = dict(scope["headers"]).get(b"content-length")
@@ -134,7 +135,7 @@ class HeaderSizeLimitMiddleware:
         self.limit = limit
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] in ("http", "websocket"):
+        if scope["type"] in ("http", "websocket") and not passed_the_edge(scope):
             size = sum(len(name) + len(value) for name, value in scope["headers"])
             if size > self.limit:
                 if scope["type"] == "websocket":

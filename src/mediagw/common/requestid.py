@@ -8,6 +8,8 @@ from contextvars import ContextVar
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from mediagw.common.edge import passed_the_edge
+
 HEADER = "x-request-id"
 _SAFE = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 _current: ContextVar[str | None] = ContextVar("request_id", default=None)
@@ -22,8 +24,8 @@ class RequestIdMiddleware:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] not in {"http", "websocket"}:
-            await self.app(scope, receive, send)
+        if scope["type"] not in {"http", "websocket"} or passed_the_edge(scope):
+            await self.app(scope, receive, send)  # (the gateway's layer answers with the id)
             return
         incoming = dict(scope["headers"]).get(HEADER.encode(), b"").decode("latin-1")
         request_id = incoming if _SAFE.match(incoming) else uuid.uuid4().hex

@@ -13,6 +13,7 @@ import httpx
 from fastapi import FastAPI
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from mediagw.common.edge import PASSED_THE_EDGE
 from mediagw.common.errors import ApiError
 from mediagw.gateway.breaker import CircuitBreaker
 
@@ -97,6 +98,7 @@ class InProcessUpstream:
         return self._service.openapi()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        scope[PASSED_THE_EDGE] = True  # the gateway's own layers ran: see common.edge
         await self.app(scope, receive, send)
 
     async def ready(self) -> None:
