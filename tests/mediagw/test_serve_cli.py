@@ -26,7 +26,11 @@ def served(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
     monkeypatch.setenv("MG_POSTGRES_URL", "postgresql://unused")
     monkeypatch.setenv("MG_REDIS_URL", "redis://unused")
     for variable in ("MG_SERVE_WORKERS", "PROMETHEUS_MULTIPROC_DIR"):
-        monkeypatch.delenv(variable, raising=False)  # restored (unset) after the test
+        # serve sets these in os.environ: setenv first records their state before the test,
+        # so both are put back afterwards (a leaked PROMETHEUS_MULTIPROC_DIR would switch every
+        # later /metrics of this process to the multi-process collector).
+        monkeypatch.setenv(variable, "")
+        monkeypatch.delenv(variable)
     return calls
 
 
@@ -53,6 +57,14 @@ def test_one_worker_needs_no_shared_metrics_directory(served: list[dict[str, Any
 
     assert os.environ["MG_SERVE_WORKERS"] == "1"
     assert "PROMETHEUS_MULTIPROC_DIR" not in os.environ
+
+
+def test_the_environment_is_as_before_after_these_tests() -> None:
+    """Runs after the others in this module (pytest keeps file order)."""
+    import os  # noqa: PLC0415
+
+    assert "mediagw-metrics-" not in os.environ.get("PROMETHEUS_MULTIPROC_DIR", "")
+    assert "MG_SERVE_WORKERS" not in os.environ
 
 
 def test_zero_workers_is_refused_by_name(served: list[dict[str, Any]]) -> None:
