@@ -3,6 +3,7 @@ and one /metrics over all of them."""
 
 from __future__ import annotations
 
+import os
 import secrets
 from pathlib import Path
 from typing import Any
@@ -41,8 +42,6 @@ def test_workers_default_to_one_per_core(
     result = CliRunner().invoke(main, ["serve", "sync", "--port", "1"])
     assert result.exit_code == 0, result.output
     assert served[0]["workers"] == 3
-    import os  # noqa: PLC0415 — read after the command changed it
-
     assert os.environ["MG_SERVE_WORKERS"] == "3"
     metrics_dir = Path(os.environ["PROMETHEUS_MULTIPROC_DIR"])
     assert metrics_dir.is_dir()
@@ -53,16 +52,12 @@ def test_one_worker_needs_no_shared_metrics_directory(served: list[dict[str, Any
     result = CliRunner().invoke(main, ["serve", "sync", "--port", "1", "--workers", "1"])
     assert result.exit_code == 0, result.output
     assert served[0]["workers"] == 1
-    import os  # noqa: PLC0415
-
     assert os.environ["MG_SERVE_WORKERS"] == "1"
     assert "PROMETHEUS_MULTIPROC_DIR" not in os.environ
 
 
 def test_the_environment_is_as_before_after_these_tests() -> None:
     """Runs after the others in this module (pytest keeps file order)."""
-    import os  # noqa: PLC0415
-
     assert "mediagw-metrics-" not in os.environ.get("PROMETHEUS_MULTIPROC_DIR", "")
     assert "MG_SERVE_WORKERS" not in os.environ
 

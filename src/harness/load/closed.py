@@ -146,8 +146,8 @@ def _run_child(plan: dict[str, Any]) -> dict[str, Any]:  # pragma: no cover — 
     from gevent import monkey  # noqa: PLC0415 — the child only: patching must come first
 
     monkey.patch_all()
-    import gevent  # noqa: PLC0415
-    from geventhttpclient import HTTPClient  # noqa: PLC0415
+    import gevent  # noqa: PLC0415 — after the patching above
+    from geventhttpclient import HTTPClient  # noqa: PLC0415 — after the patching above
 
     calls = [Call(**c) for c in plan["calls"]]
     split = urlsplit(plan["base_url"])

@@ -120,8 +120,8 @@ class V2Sink:
         from influxdb_client.client.influxdb_client import (  # noqa: PLC0415 — only for 2.x
             InfluxDBClient,
         )
-        from influxdb_client.client.write_api import SYNCHRONOUS  # noqa: PLC0415
-        from influxdb_client.domain.write_precision import WritePrecision  # noqa: PLC0415
+        from influxdb_client.client.write_api import SYNCHRONOUS  # noqa: PLC0415 — 2.x only
+        from influxdb_client.domain.write_precision import WritePrecision  # noqa: PLC0415 — 2.x
 
         token = os.environ.get("INFLUX_TOKEN")
         if not token:

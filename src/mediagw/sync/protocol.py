@@ -159,7 +159,7 @@ def parse_client(text: str) -> ClientMsg:
     if kind != "auth" and raw.get("v") != VERSION:
         raise FrameError("unsupported_version", f"'v' must be {VERSION}", "v")
     try:
-        msg: ClientMsg = model.model_validate(_coerce_uuids(raw))  # type: ignore[assignment]
+        msg: ClientMsg = model.model_validate(_coerce_uuids(raw))  # type: ignore[assignment]  # model is one of the union's classes
     except ValidationError as exc:
         first = exc.errors()[0]
         field = ".".join(str(p) for p in first["loc"]) or None
