@@ -69,24 +69,20 @@ def start_services(
     timeout: float = 90.0,
 ) -> tuple[dict[str, str], dict[str, ManagedProcess]]:
     """Start ``names`` (in :data:`SERVICES` order) with ``env``, each on a free port, peers
-    pointed at each other; returns their URLs and processes once every one is ready.
-    Each process is terminated by ``cleanup``."""
+    pointed at each other; returns their URLs and processes once every one is ready (they
+    start side by side, then are waited for). Each process is terminated by ``cleanup``."""
+    processes = ServiceProcesses(workdir)
+    cleanup.callback(processes.stop_all)
     urls: dict[str, str] = {}
-    processes: dict[str, ManagedProcess] = {}
     for name in (service for service in SERVICES if service in names):
-        port = free_port()
         own_env = dict(env)
         for variable, peer in PEER_URLS.get(name, {}).items():
             if peer in urls:
                 own_env[variable] = urls[peer]
-        process = ManagedProcess(name, serve_argv(name, port), workdir=workdir, env=own_env)
-        process.start()
-        cleanup.callback(process.terminate)
-        processes[name] = process
-        urls[name] = f"http://127.0.0.1:{port}"
-    for name, process in processes.items():
-        wait_ready(urls[name], timeout, process)
-    return urls, processes
+        urls[name] = processes.spawn(name, own_env).url
+    for running in processes.started:
+        wait_ready(running.url, timeout, running.process)
+    return urls, {running.name: running.process for running in processes.started}
 
 
 @dataclass(frozen=True)
@@ -112,6 +108,18 @@ class ServiceProcesses:
         self.workdir = workdir
         self.started: list[RunningService] = []
 
+    def spawn(self, service: str, env: dict[str, str], port: int | None = None) -> RunningService:
+        """``service`` (or ``gateway``) started on ``port`` (a free one by default), its log in
+        a directory of its own; not waited for."""
+        port = port or free_port()
+        workdir = self.workdir / f"{service}-{len(self.started)}"
+        workdir.mkdir(parents=True)
+        process = ManagedProcess(service, serve_argv(service, port), workdir=workdir, env=env)
+        running = RunningService(service, f"http://127.0.0.1:{port}", process)
+        self.started.append(running)
+        process.start()
+        return running
+
     def start(
         self,
         service: str,
@@ -121,16 +129,9 @@ class ServiceProcesses:
         probe: Literal["ready", "live"] = "ready",
         timeout: float = 30.0,
     ) -> RunningService:
-        """``service`` (or ``gateway``) on ``port`` (a free one by default), once its
-        ``/health/<probe>`` answers 200."""
-        port = port or free_port()
-        workdir = self.workdir / f"{service}-{len(self.started)}"
-        workdir.mkdir(parents=True)
-        process = ManagedProcess(service, serve_argv(service, port), workdir=workdir, env=env)
-        running = RunningService(service, f"http://127.0.0.1:{port}", process)
-        self.started.append(running)
-        process.start()
-        wait_ready(running.url, timeout, process, probe)
+        """:meth:`spawn`, then wait until its ``/health/<probe>`` answers 200."""
+        running = self.spawn(service, env, port)
+        wait_ready(running.url, timeout, running.process, probe)
         return running
 
     def stop_all(self) -> None:
