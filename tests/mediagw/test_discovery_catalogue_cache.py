@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from mediagw.discovery.catalogue_cache import CatalogueCache
+from mediagw.discovery.catalogue_cache import CatalogueCache, follow_version
 
 pytestmark = pytest.mark.unit
 
@@ -76,8 +76,9 @@ def test_a_new_catalogue_version_drops_every_entry_an_unknown_one_keeps_them() -
     assert cache.get("a") is None
 
 
-def test_following_the_version_reads_it_until_told_to_stop() -> None:
+def test_one_follower_reads_the_version_for_every_cache_until_told_to_stop() -> None:
     cache = CatalogueCache[bytes]("test", max_entries=10, ttl_seconds=60)
+    other = CatalogueCache[str]("other", max_entries=10, ttl_seconds=60)
     versions = iter(["1", "1", "2", "2"])
     reads: list[str] = []
     stop = asyncio.Event()
@@ -87,13 +88,16 @@ def test_following_the_version_reads_it_until_told_to_stop() -> None:
         reads.append(version)
         if len(reads) == 2:
             cache.put("a", b"A")
+            other.put("b", "B")
         if len(reads) == 4:
             stop.set()
         return version
 
     async def scenario() -> None:
-        await asyncio.wait_for(cache.follow(read_version, 0.01, stop), 1)
+        await asyncio.wait_for(follow_version([cache, other], read_version, 0.01, stop), 1)
 
     asyncio.run(scenario())
-    assert cache.version == "2"
+    assert reads == ["1", "1", "2", "2"]  # once per round, not once per cache
+    assert cache.version == other.version == "2"
     assert cache.get("a") is None  # put under version 1, dropped when 2 was read
+    assert other.get("b") is None

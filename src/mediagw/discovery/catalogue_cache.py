@@ -20,8 +20,8 @@ import asyncio
 import logging
 import time
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable
-from typing import Generic, TypeVar
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, Generic, TypeVar
 
 from mediagw.discovery.metrics import CATALOGUE_CACHE
 
@@ -81,16 +81,23 @@ class CatalogueCache(Generic[V]):
                      self.version, version, dropped, self.name)  # fmt: skip
         self.version = version
 
-    async def follow(
-        self, read_version: Callable[[], Awaitable[str | None]], every: float, stop: asyncio.Event
-    ) -> None:
-        """Read the catalogue version every ``every`` seconds until ``stop`` is set."""
-        while not stop.is_set():
-            self.saw_version(await read_version())
-            try:
-                await asyncio.wait_for(stop.wait(), every)
-            except TimeoutError:
-                continue
+
+async def follow_version(
+    caches: Sequence[CatalogueCache[Any]],
+    read_version: Callable[[], Awaitable[str | None]],
+    every: float,
+    stop: asyncio.Event,
+) -> None:
+    """Read the catalogue version every ``every`` seconds, once for all ``caches``, until
+    ``stop`` is set."""
+    while not stop.is_set():
+        version = await read_version()
+        for cache in caches:
+            cache.saw_version(version)
+        try:
+            await asyncio.wait_for(stop.wait(), every)
+        except TimeoutError:
+            continue
 
 
-__all__ = ["CatalogueCache"]
+__all__ = ["CatalogueCache", "follow_version"]

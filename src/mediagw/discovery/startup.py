@@ -24,7 +24,7 @@ from mediagw.common.tokens import Authenticator, TokenCodec
 from mediagw.common.vectors import embedded_lock, is_embedded
 from mediagw.discovery import store
 from mediagw.discovery.cache import InvalidationConsumer, SearchCache
-from mediagw.discovery.catalogue_cache import CatalogueCache
+from mediagw.discovery.catalogue_cache import CatalogueCache, follow_version
 from mediagw.discovery.context import DiscoveryContext
 from mediagw.discovery.index import EmbeddedIndexSync, VectorIndex
 from mediagw.discovery.search import SearchEngine, Vocabulary
@@ -77,7 +77,7 @@ async def _start(
         cache=cache,
         sona=sona,
         vocabulary=Vocabulary(pool),
-        kept_hits=_kept(jobs, "hits", settings, cache),
+        kept_hits=_kept("hits", settings),
     )
     sync = None
     if is_embedded(settings.qdrant_url):
@@ -86,7 +86,10 @@ async def _start(
         app.state.cache_consumer = _start_cache_invalidation(
             jobs, settings.kafka_bootstrap, settings, cache
         )
-    rendered: CatalogueCache[bytes] = _kept(jobs, "rendered", settings, cache)
+    rendered: CatalogueCache[bytes] = _kept("rendered", settings)
+    caches: list[CatalogueCache[Any]] = [engine.kept_hits, rendered]
+    every = settings.catalogue_check_seconds
+    jobs.spawn("catalogue-caches", follow_version(caches, cache.version, every, jobs.stopping))
     app.state.authenticator = Authenticator(codec, redis)
     app.state.discovery = DiscoveryContext(
         settings=settings,
@@ -103,16 +106,10 @@ async def _start(
     )
 
 
-def _kept(
-    jobs: BackgroundJobs, name: str, settings: DiscoverySettings, cache: SearchCache
-) -> CatalogueCache[Any]:
-    """A per-process catalogue cache, emptied whenever the catalogue version moves."""
-    kept: CatalogueCache[Any] = CatalogueCache(
-        name, settings.catalogue_cache_entries, settings.catalogue_cache_ttl_seconds
-    )
-    every = settings.catalogue_check_seconds
-    jobs.spawn(f"{name}-cache", kept.follow(cache.version, every, jobs.stopping))
-    return kept
+def _kept(name: str, settings: DiscoverySettings) -> CatalogueCache[Any]:
+    """A per-process catalogue cache (emptied by the one version follower, see ``_start``)."""
+    entries, ttl = settings.catalogue_cache_entries, settings.catalogue_cache_ttl_seconds
+    return CatalogueCache(name, entries, ttl)
 
 
 async def _open_index(settings: DiscoverySettings, qdrant: QdrantClient, dim: int) -> VectorIndex:
