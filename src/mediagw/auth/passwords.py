@@ -63,14 +63,12 @@ def hashing_threads() -> int:
 
 
 class Passwords:
-    def __init__(
-        self, time_cost: int, memory_kib: int, parallelism: int, threads: int | None = None
-    ) -> None:
+    def __init__(self, time_cost: int, memory_kib: int, parallelism: int) -> None:
         self._hasher = PasswordHasher(
             time_cost=time_cost, memory_cost=memory_kib, parallelism=parallelism
         )
         self._threads = ThreadPoolExecutor(
-            max_workers=threads or hashing_threads(), thread_name_prefix="argon2"
+            max_workers=hashing_threads(), thread_name_prefix="argon2"
         )
         # A hash to verify against when the user does not exist, so unknown e-mails cost the
         # same time as wrong passwords and cannot be told apart by timing.
