@@ -26,33 +26,13 @@ import sys
 import time
 from pathlib import Path
 
-import httpx
 import psutil
 
 from harness.backends import SPECS, resolve
-from harness.backends.process import free_port
+from harness.load.gateway_bench import trivial_app
 
 HERE = Path(__file__).resolve().parent / "loadgen"
 BIN = Path(sys.executable).parent
-
-
-def start_app() -> tuple[subprocess.Popen[bytes], str]:
-    port = free_port()
-    process = subprocess.Popen(
-        [str(BIN / "uvicorn"), "trivial_app:app", "--port", str(port), "--log-level", "warning",
-         "--no-access-log"],
-        cwd=HERE,
-    )  # fmt: skip
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{url}/ping", timeout=1).status_code == 200:
-                return process, url
-        except httpx.HTTPError:
-            time.sleep(0.1)
-    process.kill()
-    raise SystemExit("the trivial app did not start")
 
 
 def wrk(url: str, seconds: int) -> float | None:
@@ -95,6 +75,41 @@ def locust(url: str, seconds: int, users: int, record: bool, influx: str) -> tup
     return float(total["Requests/s"]), sum(busy) / len(busy) / 100
 
 
+def _compare(url: str, seconds: int, users: int, rounds: int, influx_url: str) -> None:
+    """wrk's ceiling, then Locust plain and recording, interleaved; prints the figures."""
+    print(f"machine: {os.cpu_count()} cores; trivial endpoint {url}/ping (1 uvicorn worker)")
+    ceiling = wrk(url, seconds)
+    if ceiling:
+        print(f"  wrk -t2 -c32                       {ceiling:9.0f} req/s   (the reference)")
+    runs: dict[bool, list[tuple[float, float]]] = {False: [], True: []}
+    for round_ in range(rounds):  # interleaved, so drift hits both variants alike
+        for record in (False, True) if round_ % 2 == 0 else (True, False):
+            runs[record].append(locust(url, seconds, users, record, influx_url))
+    rows = []
+    for label, record in (("locust, plain", False), ("locust + HDR + InfluxDB", True)):
+        per_core = statistics.median(r / c for r, c in runs[record] if c)
+        rate = statistics.median(r for r, _ in runs[record])
+        cores = statistics.median(c for _, c in runs[record])
+        ratio = f"{rate / ceiling:5.2f} of wrk" if ceiling else ""
+        rows.append((label, rate, cores, per_core))
+        spread = [round(r / c) for r, c in runs[record] if c]
+        print(
+            f"  {label:<26} {rate:7.0f} req/s  CPU {cores:4.2f} cores  "
+            f"{per_core:6.0f} req/s per core (runs {spread})  {ratio}"
+        )
+    overhead = 1 - rows[1][3] / rows[0][3]
+    print(
+        f"recording overhead: {100 * overhead:+.1f} % of per-core capacity, medians of "
+        f"{rounds} interleaved runs (target < 3 %; compare with the runs' own spread)"
+    )
+    saturated = rows[0][2] > 0.9
+    if saturated:
+        print(
+            "note: the plain Locust run used ≥ 0.9 core: the generator, not the server, is"
+            " the limit of its req/s; per-core capacity is the figure to compare"
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=int, default=10)
@@ -102,41 +117,10 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3, help="runs of each variant (median)")
     args = parser.parse_args()
     influx = resolve(SPECS["influxdb"])
-    app, url = start_app()
     try:
-        print(f"machine: {os.cpu_count()} cores; trivial endpoint {url}/ping (1 uvicorn worker)")
-        ceiling = wrk(url, args.seconds)
-        if ceiling:
-            print(f"  wrk -t2 -c32                       {ceiling:9.0f} req/s   (the reference)")
-        runs: dict[bool, list[tuple[float, float]]] = {False: [], True: []}
-        for round_ in range(args.rounds):  # interleaved, so drift hits both variants alike
-            for record in (False, True) if round_ % 2 == 0 else (True, False):
-                runs[record].append(locust(url, args.seconds, args.users, record, influx.url))
-        rows = []
-        for label, record in (("locust, plain", False), ("locust + HDR + InfluxDB", True)):
-            per_core = statistics.median(r / c for r, c in runs[record] if c)
-            rate = statistics.median(r for r, _ in runs[record])
-            cores = statistics.median(c for _, c in runs[record])
-            ratio = f"{rate / ceiling:5.2f} of wrk" if ceiling else ""
-            rows.append((label, rate, cores, per_core))
-            spread = [round(r / c) for r, c in runs[record] if c]
-            print(
-                f"  {label:<26} {rate:7.0f} req/s  CPU {cores:4.2f} cores  "
-                f"{per_core:6.0f} req/s per core (runs {spread})  {ratio}"
-            )
-        overhead = 1 - rows[1][3] / rows[0][3]
-        print(
-            f"recording overhead: {100 * overhead:+.1f} % of per-core capacity, medians of "
-            f"{args.rounds} interleaved runs (target < 3 %; compare with the runs' own spread)"
-        )
-        saturated = rows[0][2] > 0.9
-        if saturated:
-            print(
-                "note: the plain Locust run used ≥ 0.9 core: the generator, not the server, is"
-                " the limit of its req/s; per-core capacity is the figure to compare"
-            )
+        with trivial_app(1) as url:
+            _compare(url, args.seconds, args.users, args.rounds, influx.url)
     finally:
-        app.terminate()
         influx.stop()
 
 

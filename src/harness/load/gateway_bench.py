@@ -377,14 +377,17 @@ def run(options: BenchOptions, say: Callable[[str], None] = print) -> BenchRepor
         concurrency = clients or options.concurrency
         return Plan(base_url, calls, concurrency, options.seconds, options.warmup, rotate)
 
-    with trivial_app(options.workers) as reference:
-        say(f"ceiling: trivial endpoint, {options.workers} worker(s) …")
-        first = probe(plan(reference, [Call("GET", "/ping")]))
-    say(f"  {first.rps:,.0f} req/s")
+    def ceiling() -> float:
+        with trivial_app(options.workers) as reference:
+            return probe(plan(reference, [Call("GET", "/ping")])).rps
+
+    say(f"ceiling: trivial endpoint, {options.workers} worker(s) …")
+    first = ceiling()
+    say(f"  {first:,.0f} req/s")
     hash_seconds = argon2_hash_seconds()
     say(f"argon2id verify: {hash_seconds * 1000:.1f} ms (median of 15)")
     report = BenchReport(
-        options.workers, options.concurrency, options.seconds, [first.rps], hash_seconds
+        options.workers, options.concurrency, options.seconds, [first], hash_seconds
     )
     say(f"stack: {options.target or 'launching (all-in-one, seeded)'} …")
     with _stack(options) as stack:
@@ -409,9 +412,8 @@ def run(options: BenchOptions, say: Callable[[str], None] = print) -> BenchRepor
             )
             report.paths.append(path)
             say(f"  {result.rps:,.0f} req/s, p95 {result.quantile_ms(0.95):.1f} ms")
-    with trivial_app(options.workers) as reference:
-        say("ceiling again …")
-        report.ceilings.append(probe(plan(reference, [Call("GET", "/ping")])).rps)
+    say("ceiling again …")
+    report.ceilings.append(ceiling())
     for path in report.paths:
         judge(path, report)
     return report
