@@ -1,9 +1,10 @@
 """Refresh-token rotation's decision table, without a database (unit tests).
 
 The store, the sessions, the authenticator and the codec are stand-ins that record what the
-issuer asked of them; the real ones are exercised by the auth suites through the gateway. What
-is pinned here is the order of the checks and what each outcome leaves behind — above all that
-a reused token revokes its whole family in a transaction that commits before the refusal.
+issuer asked of them; the real ones are exercised by the auth suites through the gateway, and
+the rotation statement's own decision by ``suites/services/test_auth_rotation.py``. What is
+pinned here is the order of the checks and what each outcome leaves behind — above all that a
+reused token revokes its whole family in a transaction that commits before the refusal.
 """
 
 from __future__ import annotations
@@ -102,6 +103,7 @@ def _row(**changes: Any) -> dict[str, Any]:
         "rotated_at": None,
         "expired": False,
         "user_status": "active",
+        "rotated": True,
     }
     return {**row, **changes}
 
@@ -113,12 +115,12 @@ def world(monkeypatch: pytest.MonkeyPatch) -> World:
 
     class StandInRefreshTokens:
         @staticmethod
-        async def lock(conn: Any, hashed: str) -> dict[str, Any] | None:
-            recorder.calls.append(("tokens.lock", (hashed,)))
+        async def rotate(conn: Any, *args: Any) -> dict[str, Any] | None:
+            recorder.calls.append(("tokens.rotate", args))
             return state.row
 
     tokens = Calls(recorder, "tokens")
-    for name in ("mark_rotated", "insert", "revoke_family"):
+    for name in ("revoke_family",):
         setattr(StandInRefreshTokens, name, staticmethod(getattr(tokens, name)))
     monkeypatch.setattr(store, "RefreshTokens", StandInRefreshTokens)
     monkeypatch.setattr(store, "audit", Calls(recorder, "store").audit)
@@ -147,44 +149,46 @@ def _refused(world: World, client_id: str | None = None) -> OAuthError:
     return refused.value
 
 
-def test_rotation_marks_the_token_used_and_inserts_its_child(world: World) -> None:
-    pair = _refresh(world)
-    hashed = token_hash(PRESENTED)
-    assert world.recorder.names() == [
-        "tokens.lock",
-        "tokens.mark_rotated",
-        "tokens.insert",
-        "sessions.touch",
-    ]
-    inserted = dict(world.recorder.calls)["tokens.insert"]
-    assert inserted[1] == token_hash(pair.refresh_token)
-    assert inserted[2:4] == ("family-1", "user-1")
+def _refused_row(**changes: Any) -> dict[str, Any]:
+    """A row the rotation statement left alone (``rotated`` false)."""
+    return _row(rotated=False, **changes)
+
+
+def test_rotation_asks_for_the_child_in_one_statement_and_answers_with_it(world: World) -> None:
+    pair = _refresh(world, client_id="tv-app")
+    assert world.recorder.names() == ["tokens.rotate", "sessions.touch"]
+    presented, child, client_id, ttl = dict(world.recorder.calls)["tokens.rotate"]
+    assert presented == token_hash(PRESENTED)
+    assert child == token_hash(pair.refresh_token)
+    assert (client_id, ttl) == ("tv-app", 3600)
     assert pair.refresh_token.startswith(REFRESH_PREFIX)
     assert pair.refresh_token != PRESENTED
     assert (pair.scope, pair.session_id, pair.expires_in) == ("read write", "family-1", 900)
     assert pair.access_token == "access-for-user-1-read write"
-    assert world.recorder.transactions == ["committed"]
-    assert dict(world.recorder.calls)["tokens.mark_rotated"][1] == hashed
+    assert world.recorder.transactions == [], "the statement is its own transaction"
 
 
 def test_an_unknown_token_is_invalid_grant_and_changes_nothing(world: World) -> None:
     world.row = None
     refused = _refused(world)
     assert (refused.error, refused.field, refused.status) == ("invalid_grant", "refresh_token", 400)
-    assert world.recorder.names() == ["tokens.lock"]
+    assert world.recorder.names() == ["tokens.rotate"]
 
 
 def test_a_token_bound_to_a_client_needs_that_client_to_authenticate(world: World) -> None:
-    world.row = _row(client_id="tv-app")
+    world.row = _refused_row(client_id="tv-app")
     refused = _refused(world, client_id=None)
     assert (refused.error, refused.field, refused.status) == ("invalid_client", "client_id", 401)
     other = _refused(world, client_id="other-app")
     assert (other.error, other.field) == ("invalid_grant", "client_id")
-    assert world.recorder.names() == ["tokens.lock", "tokens.lock"], "nothing rotated"
+    assert world.recorder.names() == ["tokens.rotate", "tokens.rotate"], "nothing else asked"
 
 
 def test_a_revoked_family_or_token_is_refused_before_reuse_is_considered(world: World) -> None:
-    for revoked in (_row(family_revoked_at="then", rotated_at="then"), _row(revoked_at="then")):
+    for revoked in (
+        _refused_row(family_revoked_at="then", rotated_at="then"),
+        _refused_row(revoked_at="then"),
+    ):
         world.row = revoked
         refused = _refused(world)
         assert refused.error == "invalid_grant"
@@ -195,12 +199,12 @@ def test_a_revoked_family_or_token_is_refused_before_reuse_is_considered(world: 
 def test_a_reused_token_revokes_its_family_and_the_refusal_comes_after_the_commit(
     world: World,
 ) -> None:
-    world.row = _row(rotated_at="earlier")
+    world.row = _refused_row(rotated_at="earlier")
     refused = _refused(world)
     assert refused.error == "invalid_grant"
     assert "reuse" in refused.description
     assert world.recorder.names() == [
-        "tokens.lock",
+        "tokens.rotate",
         "tokens.revoke_family",
         "authenticator.revoke_family",
         "sessions.delete",
@@ -209,15 +213,21 @@ def test_a_reused_token_revokes_its_family_and_the_refusal_comes_after_the_commi
     assert world.recorder.transactions == ["committed"], "the revocation is kept"
 
 
-@pytest.mark.parametrize("row", [_row(expired=True), _row(user_status="disabled")])
+@pytest.mark.parametrize("row", [_refused_row(expired=True), _refused_row(user_status="disabled")])
 def test_an_expired_token_or_an_inactive_user_is_refused_unrotated(
     world: World, row: dict[str, Any]
 ) -> None:
     world.row = row
     refused = _refused(world)
     assert (refused.error, refused.description) == ("invalid_grant", "refresh token has expired")
-    assert world.recorder.names() == ["tokens.lock"]
-    assert world.recorder.transactions == ["rolled back"]
+    assert world.recorder.names() == ["tokens.rotate"]
+
+
+def test_a_statement_that_disagrees_with_the_checks_is_a_fault_not_a_token(world: World) -> None:
+    world.row = _refused_row()
+    with pytest.raises(RuntimeError, match="passed every check but was not rotated"):
+        _refresh(world)
+    assert "sessions.touch" not in world.recorder.names()
 
 
 def test_admins_get_the_admin_scope_and_everyone_the_defaults() -> None:

@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from typing import NoReturn
+
+from psycopg.rows import DictRow
 
 from mediagw.auth import store
 from mediagw.auth.context import AuthContext
@@ -102,59 +105,22 @@ async def revoke_family(
 async def refresh(
     ctx: AuthContext, presented: str, client_id: str | None, device: Device
 ) -> TokenPair:
-    """Rotate ``presented``; on reuse revoke its family and refuse."""
-    hashed = token_hash(presented)
-    async with ctx.pool.connection() as conn, conn.transaction():
-        row = await store.RefreshTokens.lock(conn, hashed)
+    """Rotate ``presented``; on reuse revoke its family and refuse.
+
+    The rotation is one statement (:meth:`store.RefreshTokens.rotate`): the hot path costs one
+    database round trip. The statement rotates only a token that passes every check below;
+    the checks here name the reason when it did not.
+    """
+    hashed, child = token_hash(presented), new_token(REFRESH_PREFIX)
+    ttl = ctx.settings.refresh_token_ttl_seconds
+    async with ctx.pool.connection() as conn:
+        row = await store.RefreshTokens.rotate(conn, hashed, token_hash(child), client_id, ttl)
         if row is None:
             REFRESHES.labels("unknown").inc()
             raise OAuthError("invalid_grant", "refresh token is not recognised", "refresh_token")
         family_id, user_id = str(row["family_id"]), str(row["user_id"])
-        if row["client_id"] is not None and client_id is None:
-            # Bound to a client: only that client, authenticated (the caller checked its
-            # secret when it named itself), may use it — a stolen token alone is not enough.
-            REFRESHES.labels("wrong_client").inc()
-            raise OAuthError(
-                "invalid_client",
-                "this refresh token was issued to a client: authenticate as that client",
-                "client_id",
-            )
-        if row["client_id"] is not None and client_id != row["client_id"]:
-            REFRESHES.labels("wrong_client").inc()
-            raise OAuthError(
-                "invalid_grant", "refresh token was issued to another client", "client_id"
-            )
-        if row["family_revoked_at"] is not None or row["revoked_at"] is not None:
-            REFRESHES.labels("revoked").inc()
-            raise OAuthError(
-                "invalid_grant", "the session of this refresh token was revoked", "refresh_token"
-            )
-        if row["rotated_at"] is not None:
-            REUSE_DETECTED.inc()
-            REFRESHES.labels("reuse").inc()
-            await revoke_family(ctx, conn, family_id, user_id, "refresh_token_reuse")
-            await store.audit(
-                conn, "token.reuse_detected", user_id, device.ip, device.user_agent,
-                family_id=family_id,
-            )  # fmt: skip
-            reuse = OAuthError(
-                "invalid_grant",
-                "refresh token reuse detected: the whole session has been revoked",
-                "refresh_token",
-            )
-        elif row["expired"] or row["user_status"] != "active":
-            REFRESHES.labels("expired").inc()
-            raise OAuthError("invalid_grant", "refresh token has expired", "refresh_token")
-        else:
-            reuse = None
-            await store.RefreshTokens.mark_rotated(conn, hashed)
-            child = new_token(REFRESH_PREFIX)
-            await store.RefreshTokens.insert(
-                conn, token_hash(child), family_id, user_id, str(row["scope"]),
-                ctx.settings.refresh_token_ttl_seconds, parent_hash=hashed,
-            )  # fmt: skip
-    if reuse is not None:  # raised after the transaction so the revocation is committed
-        raise reuse
+        if not row["rotated"]:
+            await _refuse(ctx, conn, row, client_id, device)
     await ctx.sessions.touch(family_id)
     scopes = frozenset(str(row["scope"]).split())
     access, _ = ctx.codec.issue(
@@ -163,3 +129,49 @@ async def refresh(
     REFRESHES.labels("rotated").inc()
     TOKENS_ISSUED.labels("refresh_token").inc()
     return TokenPair(access, child, ctx.codec.ttl, str(row["scope"]), family_id)
+
+
+async def _refuse(
+    ctx: AuthContext, conn: store.Conn, row: DictRow, client_id: str | None, device: Device
+) -> NoReturn:
+    """Why ``row`` was not rotated, as the OAuth error to answer; a reused token first has its
+    family revoked (committed before the refusal is raised)."""
+    family_id, user_id = str(row["family_id"]), str(row["user_id"])
+    if row["client_id"] is not None and client_id is None:
+        # Bound to a client: only that client, authenticated (the caller checked its secret
+        # when it named itself), may use it — a stolen token alone is not enough.
+        REFRESHES.labels("wrong_client").inc()
+        raise OAuthError(
+            "invalid_client",
+            "this refresh token was issued to a client: authenticate as that client",
+            "client_id",
+        )
+    if row["client_id"] is not None and client_id != row["client_id"]:
+        REFRESHES.labels("wrong_client").inc()
+        raise OAuthError("invalid_grant", "refresh token was issued to another client", "client_id")
+    if row["family_revoked_at"] is not None or row["revoked_at"] is not None:
+        REFRESHES.labels("revoked").inc()
+        raise OAuthError(
+            "invalid_grant", "the session of this refresh token was revoked", "refresh_token"
+        )
+    if row["rotated_at"] is not None:
+        REUSE_DETECTED.inc()
+        REFRESHES.labels("reuse").inc()
+        async with conn.transaction():
+            await revoke_family(ctx, conn, family_id, user_id, "refresh_token_reuse")
+            await store.audit(
+                conn, "token.reuse_detected", user_id, device.ip, device.user_agent,
+                family_id=family_id,
+            )  # fmt: skip
+        raise OAuthError(
+            "invalid_grant",
+            "refresh token reuse detected: the whole session has been revoked",
+            "refresh_token",
+        )
+    if row["expired"] or row["user_status"] != "active":
+        REFRESHES.labels("expired").inc()
+        raise OAuthError("invalid_grant", "refresh token has expired", "refresh_token")
+    # Every check passed yet the statement did not rotate: its conditions and these disagree.
+    raise RuntimeError(
+        f"refresh token of family {family_id} passed every check but was not rotated"
+    )

@@ -296,26 +296,48 @@ class RefreshTokens:
         )
 
     @staticmethod
-    async def lock(conn: Conn, token_hash: str) -> DictRow | None:
-        """The token with its family's state, row-locked so concurrent refreshes serialise."""
+    async def rotate(
+        conn: Conn, token_hash: str, child_hash: str, client_id: str | None, ttl: int
+    ) -> DictRow | None:
+        """Lock the presented token and, if it may be rotated, mark it used and insert its
+        child — in one statement, so one round trip and one implicit transaction.
+
+        Returns the token with its family's state and its user's status, as they were before
+        this statement, plus ``rotated``: whether the child was inserted. A token that may not be rotated (unknown,
+        used, revoked, expired, its user inactive, bound to another client) is left as it was,
+        and the caller reads why from the row. A concurrent rotation of the same token waits
+        on the row lock, then sees it used: exactly one of them rotates.
+        """
         cursor = await conn.execute(
-            """SELECT t.*, f.revoked_at AS family_revoked_at, f.client_id, f.device_id,
-                      (t.expires_at <= now()) AS expired, u.status AS user_status
-                 FROM auth.refresh_tokens t
-                 JOIN auth.refresh_token_families f ON f.id = t.family_id
-                 JOIN auth.users u ON u.id = t.user_id
-                WHERE t.token_hash = %s
-                  FOR UPDATE OF t""",
-            (token_hash,),
+            """WITH presented AS (
+                   SELECT t.*, f.revoked_at AS family_revoked_at, f.client_id, f.device_id,
+                          (t.expires_at <= now()) AS expired, u.status AS user_status
+                     FROM auth.refresh_tokens t
+                     JOIN auth.refresh_token_families f ON f.id = t.family_id
+                     JOIN auth.users u ON u.id = t.user_id
+                    WHERE t.token_hash = %(presented)s
+                      FOR UPDATE OF t
+               ), rotated AS (
+                   UPDATE auth.refresh_tokens t SET rotated_at = now()
+                     FROM presented p
+                    WHERE t.token_hash = p.token_hash
+                      AND p.rotated_at IS NULL AND p.revoked_at IS NULL
+                      AND p.family_revoked_at IS NULL AND NOT p.expired
+                      AND p.user_status = 'active'
+                      AND (p.client_id IS NULL OR p.client_id = %(client_id)s)
+                RETURNING t.token_hash
+               ), child AS (
+                   INSERT INTO auth.refresh_tokens
+                          (token_hash, family_id, parent_hash, user_id, scope, expires_at)
+                   SELECT %(child)s, p.family_id, p.token_hash, p.user_id, p.scope,
+                          now() + make_interval(secs => %(ttl)s)
+                     FROM presented p JOIN rotated r ON r.token_hash = p.token_hash
+                RETURNING token_hash
+               )
+               SELECT p.*, EXISTS (SELECT 1 FROM child) AS rotated FROM presented p""",
+            {"presented": token_hash, "child": child_hash, "client_id": client_id, "ttl": ttl},
         )
         return await cursor.fetchone()
-
-    @staticmethod
-    async def mark_rotated(conn: Conn, token_hash: str) -> None:
-        await conn.execute(
-            "UPDATE auth.refresh_tokens SET rotated_at = now() WHERE token_hash = %s",
-            (token_hash,),
-        )
 
     @staticmethod
     async def revoke_family(conn: Conn, family_id: str, reason: str) -> None:
