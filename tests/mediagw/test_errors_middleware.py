@@ -20,7 +20,7 @@ from starlette.types import Receive, Scope, Send
 from mediagw.common.app import create_service_app
 from mediagw.common.errors import ApiError, ErrorBody, field_path
 from mediagw.common.health import Check
-from mediagw.common.middleware import SECURITY_HEADERS, UnexpectedErrorMiddleware
+from mediagw.common.middleware import SECURITY_HEADERS, EdgeMiddleware
 from mediagw.common.settings import ServiceSettings
 
 pytestmark = pytest.mark.unit
@@ -276,7 +276,10 @@ def test_a_backend_lost_outside_the_routes_is_503_too() -> None:
         raise redis.exceptions.ConnectionError("Connection closed by server.")
 
     async def scenario() -> httpx.Response:
-        transport = httpx.ASGITransport(app=UnexpectedErrorMiddleware(revocation_check))
+        edge = EdgeMiddleware(
+            revocation_check, service="unit", max_body_bytes=1024, max_header_bytes=8192
+        )
+        transport = httpx.ASGITransport(app=edge)
         async with httpx.AsyncClient(transport=transport, base_url="http://svc") as client:
             return await client.get("/api/v1/watchlist")
 
@@ -284,6 +287,8 @@ def test_a_backend_lost_outside_the_routes_is_503_too() -> None:
     assert response.status_code == 503
     assert response.json()["error"]["code"] == "dependency_unavailable"
     assert response.headers["retry-after"] == "1"
+    assert response.json()["error"]["request_id"] == response.headers["x-request-id"]
+    assert response.headers["x-content-type-options"] == "nosniff", "edge headers on it too"
 
 
 def test_unexpected_exception_is_500_without_internals(

@@ -303,10 +303,10 @@ class RefreshTokens:
         child — in one statement, so one round trip and one implicit transaction.
 
         Returns the token with its family's state and its user's status, as they were before
-        this statement, plus ``rotated``: whether the child was inserted. A token that may not be rotated (unknown,
-        used, revoked, expired, its user inactive, bound to another client) is left as it was,
-        and the caller reads why from the row. A concurrent rotation of the same token waits
-        on the row lock, then sees it used: exactly one of them rotates.
+        this statement, plus ``rotated``: whether the child was inserted. A token that may not
+        be rotated (unknown, used, revoked, expired, its user inactive, bound to another client)
+        is left as it was, and the caller reads why from the row. A concurrent rotation of the
+        same token waits on the row lock, then sees it used: exactly one of them rotates.
         """
         cursor = await conn.execute(
             """WITH presented AS (

@@ -18,14 +18,8 @@ from mediagw.api_versions import API_VERSIONS
 from mediagw.common import faults
 from mediagw.common.errors import install_error_handlers
 from mediagw.common.health import Check, health_router, probing
-from mediagw.common.metrics import MetricsMiddleware, metrics_endpoint, prime_route_series
-from mediagw.common.middleware import (
-    BodySizeLimitMiddleware,
-    HeaderSizeLimitMiddleware,
-    SecurityHeadersMiddleware,
-    UnexpectedErrorMiddleware,
-)
-from mediagw.common.requestid import RequestIdMiddleware
+from mediagw.common.metrics import metrics_endpoint, prime_route_series
+from mediagw.common.middleware import EdgeMiddleware
 from mediagw.common.settings import ServiceSettings
 
 
@@ -86,18 +80,23 @@ def create_service_app(
     app.include_router(health_router(service, service_checks))
     app.add_route("/metrics", metrics_endpoint, include_in_schema=False)
 
-    # Added innermost first: the request id must wrap everything so every answer carries it.
+    # Added innermost first: the edge must wrap everything so every answer carries its id.
     for middleware, options in inner_middleware:
         app.add_middleware(middleware, **options)
     if faults.enabled(settings) and service != "gateway":
         # In the services (once, also when they are mounted in the gateway's process), inside
-        # metrics and request ids: injected latency and errors are measured and answered like
-        # real ones.
+        # the edge: injected latency and errors are measured and answered like real ones.
         app.add_middleware(faults.FaultInjectionMiddleware, settings=settings)
-    app.add_middleware(BodySizeLimitMiddleware, limit=settings.max_body_bytes)
-    app.add_middleware(HeaderSizeLimitMiddleware, limit=settings.max_header_bytes)
-    app.add_middleware(UnexpectedErrorMiddleware)
+    app.add_middleware(
+        EdgeMiddleware,
+        service=service,
+        max_body_bytes=settings.max_body_bytes,
+        max_header_bytes=settings.max_header_bytes,
+    )
     if settings.cors_origin_list:
+        # Outside the edge, so every answer — the edge's own 413, 431 and 500 too — carries the
+        # CORS headers a browser needs to read it; a preflight is answered here, before the
+        # edge (it gets no request id and is not counted in the RED metrics).
         app.add_middleware(
             CORSMiddleware,
             allow_origins=settings.cors_origin_list,
@@ -106,7 +105,4 @@ def create_service_app(
             expose_headers=["X-Request-ID", "Retry-After"],
             max_age=600,
         )
-    app.add_middleware(SecurityHeadersMiddleware)
-    app.add_middleware(MetricsMiddleware, service=service)
-    app.add_middleware(RequestIdMiddleware)
     return app

@@ -16,7 +16,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
 from fastapi import APIRouter, FastAPI
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel
 
 from mediagw import __version__
@@ -105,10 +105,13 @@ def health_router(service: str, checks: Checks) -> APIRouter:
     """``/health/live`` (the process answers) and ``/health/ready`` (dependencies answer; 503
     when a required one fails)."""
     router = APIRouter(tags=["health"])
+    # Constant for the life of the process: encoded once (the probe every load balancer and
+    # every bench hits most should cost the framework and nothing more).
+    liveness = Liveness(status="ok", service=service, version=__version__).model_dump_json()
 
     @router.get("/health/live", response_model=Liveness)
-    async def live() -> Liveness:
-        return Liveness(status="ok", service=service, version=__version__)
+    async def live() -> Response:
+        return Response(liveness, media_type="application/json")
 
     @router.get(
         "/health/ready",

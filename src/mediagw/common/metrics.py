@@ -8,7 +8,6 @@ so label cardinality stays bounded whatever clients send. With ``PROMETHEUS_MULT
 from __future__ import annotations
 
 import os
-import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -23,7 +22,7 @@ from prometheus_client import (
 )
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Scope
 
 LATENCY_BUCKETS = (
     0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.25, 0.5, 0.75, 1.0, 2.5,
@@ -99,35 +98,31 @@ def prime_route_series(service: str, document: Mapping[str, Any]) -> None:
                 HTTP_DURATION.labels(service, path, method.upper())
 
 
-class MetricsMiddleware:
-    """Counts and times every HTTP request under the service's name."""
+class RequestMetrics:
+    """The RED series of one service, for the edge layer to record each HTTP request in.
 
-    def __init__(self, app: ASGIApp, service: str) -> None:
-        self.app = app
+    ``labels()`` takes a lock and validates its arguments on every call; the children are kept
+    here per label set instead (the route label is bounded, so the dictionaries are too).
+    """
+
+    def __init__(self, service: str) -> None:
         self.service = service
+        self.in_flight = HTTP_IN_FLIGHT.labels(service)
+        self._counts: dict[tuple[str, str, int], Any] = {}
+        self._durations: dict[tuple[str, str], Any] = {}
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope.get("path") == "/metrics":
-            await self.app(scope, receive, send)
-            return
-        started = time.perf_counter()
-        status = 500
-        in_flight = HTTP_IN_FLIGHT.labels(self.service)
-        in_flight.inc()
-
-        async def send_recording(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = int(message["status"])
-            await send(message)
-
-        try:
-            await self.app(scope, receive, send_recording)
-        finally:
-            in_flight.dec()
-            route, method = route_template(scope), str(scope.get("method", "GET"))
-            HTTP_REQUESTS.labels(self.service, route, method, str(status)).inc()
-            HTTP_DURATION.labels(self.service, route, method).observe(time.perf_counter() - started)
+    def record(self, scope: Scope, status: int, seconds: float) -> None:
+        route, method = route_template(scope), str(scope.get("method", "GET"))
+        count = self._counts.get((route, method, status))
+        if count is None:
+            count = HTTP_REQUESTS.labels(self.service, route, method, str(status))
+            self._counts[route, method, status] = count
+        count.inc()
+        duration = self._durations.get((route, method))
+        if duration is None:
+            duration = HTTP_DURATION.labels(self.service, route, method)
+            self._durations[route, method] = duration
+        duration.observe(seconds)
 
 
 def metrics_endpoint(_: Request) -> Response:
