@@ -27,6 +27,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
@@ -70,6 +71,8 @@ class ProbeResult:
     series: Series
     cpu_percent: float
     """The probe process's CPU over the measured window, in percent of one core."""
+    window: tuple[Any, Any] | None = None
+    """What the caller's ``sample`` gave at the start and the end of the measured window."""
 
     @property
     def rps(self) -> float:
@@ -87,15 +90,20 @@ class ProbeError(RuntimeError):
     """The probe did not run: the message carries its stderr."""
 
 
-def probe(plan: Plan, timeout_margin: float = 60.0) -> ProbeResult:
-    """Run ``plan`` in a child process; its CPU is sampled over the measured window only."""
+def probe(
+    plan: Plan, timeout_margin: float = 60.0, sample: Callable[[], Any] | None = None
+) -> ProbeResult:
+    """Run ``plan`` in a child process; its CPU is sampled over the measured window only, and
+    so is ``sample`` (the caller's own reading, such as other processes' CPU)."""
     with tempfile.NamedTemporaryFile("w", suffix=".json", prefix="mgh-probe-") as plan_file:
         json.dump({**asdict(plan), "calls": [asdict(c) for c in plan.calls]}, plan_file)
         plan_file.flush()
-        return _measure(plan, plan_file.name, timeout_margin)
+        return _measure(plan, plan_file.name, timeout_margin, sample)
 
 
-def _measure(plan: Plan, plan_path: str, timeout_margin: float) -> ProbeResult:
+def _measure(
+    plan: Plan, plan_path: str, timeout_margin: float, sample: Callable[[], Any] | None
+) -> ProbeResult:
     child = subprocess.Popen(
         [sys.executable, "-m", "harness.load.closed", plan_path],
         stdout=subprocess.PIPE,
@@ -105,7 +113,9 @@ def _measure(plan: Plan, plan_path: str, timeout_margin: float) -> ProbeResult:
     process = psutil.Process(child.pid)
     time.sleep(plan.warmup)
     cpu_before, at_before = _cpu_seconds(process), time.monotonic()
+    first = sample() if sample else None
     time.sleep(plan.seconds)
+    last = sample() if sample else None
     cpu_after, at_after = _cpu_seconds(process), time.monotonic()
     try:
         out, err = child.communicate(timeout=timeout_margin)
@@ -122,6 +132,7 @@ def _measure(plan: Plan, plan_path: str, timeout_margin: float) -> ProbeResult:
         statuses={str(k): int(v) for k, v in data["statuses"].items()},
         series=Series.decoded(data["series"]),
         cpu_percent=100.0 * (cpu_after - cpu_before) / max(1e-9, at_after - at_before),
+        window=(first, last) if sample else None,
     )
 
 

@@ -38,6 +38,7 @@ import httpx
 
 from harness.backends.process import free_port
 from harness.load.closed import Call, Plan, ProbeResult, probe
+from harness.load.cpu_split import describe, snapshot, split, stack_groups
 from harness.load.pool import QUERIES, LoadAccount, Pool, prepare
 from harness.scrape import quantile_between, scrape
 from harness.stack import Stack, attach, launch
@@ -77,6 +78,9 @@ class PathResult:
     result: ProbeResult
     server: dict[str, float]
     goal: Goal
+    cpu_ms: dict[str, float] = field(default_factory=dict)
+    """CPU milliseconds per request by process group (gateway, postgres, redis, probe);
+    empty when the stack is not this box's."""
     ratio: float = 0.0
     met: bool | None = None
 
@@ -437,12 +441,17 @@ def run(options: BenchOptions, say: Callable[[str], None] = print) -> BenchRepor
             stack.base_url, options.concurrency, mailbox_dir=str(stack.mailbox.directory)
         )
         start_sessions(stack.base_url, pool)
+        gateway = stack.processes.get("gateway")
+        groups = stack_groups(gateway.pid if gateway else None, "harness.load.closed")
         for spec in PATHS:
             if options.only and spec.name not in options.only:
                 continue
             say(f"{spec.name} …")
             before = scrape(stack.base_url)
-            result = probe(plan(stack.base_url, spec.calls(pool), spec.rotate, spec.concurrency))
+            result = probe(
+                plan(stack.base_url, spec.calls(pool), spec.rotate, spec.concurrency),
+                sample=lambda: snapshot(groups),
+            )
             after = scrape(stack.base_url)
             path = PathResult(
                 spec.name,
@@ -450,6 +459,7 @@ def run(options: BenchOptions, say: Callable[[str], None] = print) -> BenchRepor
                 result,
                 server_quantiles(before, after, spec.service, spec.route, spec.method),
                 spec.goal,
+                split(*result.window, result.requests) if result.window else {},
             )
             report.paths.append(path)
             say(f"  {result.rps:,.0f} req/s, p95 {result.quantile_ms(0.95):.1f} ms")
@@ -485,8 +495,8 @@ def table(report: BenchReport) -> str:
         f"{report.argon2.naive_rate:,.0f}/s if they did not contend)",
         "",
         "| path | req/s | ratio | client p50 / p95 / p99 ms | service p50 / p95 / p99 ms "
-        "| failed | probe CPU | goal | met |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| failed | probe CPU | CPU ms per request | goal | met |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for path in report.paths:
         result = path.result
@@ -501,7 +511,8 @@ def table(report: BenchReport) -> str:
         met = {True: "yes", False: "NO", None: "—"}[path.met]
         lines.append(
             f"| {path.name} | {result.rps:,.0f} | {ratio} | {client} | {server} | "
-            f"{result.failed} | {cpu} | {path.goal.describe()} | {met} |"
+            f"{result.failed} | {cpu} | {describe(path.cpu_ms)} | {path.goal.describe()} | "
+            f"{met} |"
         )
     lines.append("")
     lines.append(f"ceiling used for the ratios: {ceiling:,.0f} req/s (mean of the two)")
@@ -532,6 +543,7 @@ def to_json(report: BenchReport) -> dict[str, Any]:
                 "statuses": p.result.statuses,
                 "probe_cpu_percent": p.result.cpu_percent,
                 "probe_saturated": p.result.saturated,
+                "cpu_ms_per_request": p.cpu_ms,
                 "goal": p.goal.describe(),
                 "met": p.met,
             }
