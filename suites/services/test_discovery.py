@@ -782,6 +782,38 @@ def test_embedded_shortcuts_match_the_filtered_query(run_world: Callable[..., No
     run_world(scenario)
 
 
+def test_filters_too_selective_for_the_over_fetch_skip_it_next_time(
+    run_world: Callable[..., None], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A short over-fetch costs as much as the query after it: the same filters (the next page
+    of a search) go straight to PostgreSQL's narrowing, with the same answer."""
+
+    async def scenario(world: World) -> None:
+        engine, index = world.context.engine, world.context.index
+        vector = await engine.embed("a tense story")
+        rare, common = (
+            Filters(genres=("sci-fi",), year_from=1990, year_to=1999),
+            Filters(types=("movie",)),
+        )
+        first = await engine.nearest(vector, rare, "US")
+        tried: list[Filters] = []
+        overfetched = index.overfetched
+
+        def counting(vector: list[float], filters: Filters, limit: int) -> list[str] | None:
+            tried.append(filters)
+            return overfetched(vector, filters, limit)
+
+        monkeypatch.setattr(index, "overfetched", counting)
+        ids_path = counter("search_vector_path_total", {"path": "filtered_ids"})
+        assert await engine.nearest(vector, rare, "US") == first
+        assert tried == [], "the over-fetch was skipped"
+        assert counter("search_vector_path_total", {"path": "filtered_ids"}) == ids_path + 1
+        await engine.nearest(vector, common, "US")
+        assert tried == [common], "filters the over-fetch serves still try it"
+
+    run_world(scenario)
+
+
 def test_a_failing_vector_index_leaves_full_text_results(run_world: Callable[..., None]) -> None:
     async def scenario(world: World) -> None:
         engine = world.context.engine

@@ -84,6 +84,10 @@ def stage(name: str) -> Iterator[None]:
         STAGE_SECONDS.labels(name).observe(time.perf_counter() - started)
 
 
+SELECTIVE_FILTERS_KEPT = 1024
+"""Filters remembered as too selective for the embedded over-fetch (per process, oldest out)."""
+
+
 class Vocabulary:
     """The genres and platforms the catalogue knows, and a parser that recognises them.
 
@@ -160,6 +164,9 @@ class SearchEngine:
     kept_hits: CatalogueCache[SearchHit]
     """Hydrated hits per title and region, without scores (``catalogue_cache``)."""
     _embeddings: OrderedDict[str, list[float]] = field(default_factory=OrderedDict)
+    _selective: OrderedDict[Filters, None] = field(default_factory=OrderedDict)
+    """Filters whose embedded over-fetch came up short: their next search skips it (see
+    :meth:`nearest`). Only the cost depends on it — every path gives the same exact list."""
 
     async def embed(self, text: str) -> list[float]:
         """The query's vector (CPU-bound: computed in a worker thread; recent ones memoised)."""
@@ -290,12 +297,18 @@ class SearchEngine:
         if filters.is_empty or not index.embedded:
             ids = await asyncio.to_thread(index.search, vector, filters, limit)
         else:
-            found = await asyncio.to_thread(index.overfetched, vector, filters, limit)
+            found = None
+            if filters not in self._selective:
+                found = await asyncio.to_thread(index.overfetched, vector, filters, limit)
             if found is None:  # a selective filter: let PostgreSQL's indexes narrow it first
+                # The over-fetch that came up short cost as much as the query that follows;
+                # the same filters (a popular search, its next page) go straight here.
+                self._remember_selective(filters)
                 async with self.pool.connection() as conn:
                     allowed = await store.matching_ids(conn, filters, region, AMONG_LIMIT + 1)
                 if len(allowed) <= AMONG_LIMIT:
                     return await asyncio.to_thread(index.among, vector, allowed, limit)
+                self._selective.pop(filters, None)  # not so selective after all
                 found = await asyncio.to_thread(index.filtered, vector, filters, limit)
             ids = found
         if filters.platforms and ids:  # the payload knows platforms, not platform by region
@@ -303,6 +316,12 @@ class SearchEngine:
                 open_offers = await store.available_on(conn, ids, filters.platforms, region)
             ids = [i for i in ids if i in open_offers]
         return ids
+
+    def _remember_selective(self, filters: Filters) -> None:
+        self._selective[filters] = None
+        self._selective.move_to_end(filters)
+        while len(self._selective) > SELECTIVE_FILTERS_KEPT:
+            self._selective.popitem(last=False)
 
     async def _text_ranking(self, parsed: ParsedQuery, filters: Filters, region: str) -> list[str]:
         limit = self.settings.fulltext_candidates
