@@ -5,7 +5,7 @@ VENV    := .venv
 BIN     := $(VENV)/bin
 PYTEST_ARGS ?=
 
-.PHONY: help bootstrap run test test-slow demo-regression lint fmt obs obs-check obs-generate unit integration e2e bench-fixtures bench-auth bench-search bench-sync bench-loadgen bench-gateway bench-gate-aa load stack contracts clean
+.PHONY: help bootstrap run test test-slow demo-regression lint fmt obs obs-check obs-generate unit integration e2e bench-fixtures bench-auth bench-search bench-sync bench-loadgen bench-gateway bench-edge bench-gate-aa load stack contracts clean
 
 help:
 	@echo "make run             the main job: stack + InfluxDB up, baseline at smoke, SLO verdict"
@@ -23,6 +23,7 @@ help:
 	@echo "make bench-gate-aa   false alarms of the regression gate over the recorded A/A runs"
 	@echo "make bench-loadgen   load generator capacity per core vs wrk, recording overhead"
 	@echo "make bench-gateway   hot paths through the gateway as ratios of a trivial endpoint's ceiling"
+	@echo "make bench-edge      the gateway's own layers per request, in process, against the trivial app"
 	@echo "make load            a load profile: PROFILE=stress PRESET=ci (LOAD_ARGS=…)"
 	@echo "make fuzz            st run, every check: gateway + each service (FUZZ_EXAMPLES=100)"
 	@echo "make fuzz-suites     the pytest fuzz suites with a large budget"
@@ -86,6 +87,9 @@ bench-loadgen: bootstrap
 # The gateway's hot paths as ratios of a trivial endpoint's ceiling, same run (≈ 4 min).
 bench-gateway: bootstrap
 	$(BIN)/python benchmarks/bench_gateway.py $(BENCH_ARGS)
+
+bench-edge: bootstrap
+	$(BIN)/python benchmarks/bench_edge.py $(BENCH_ARGS)
 
 # Load profiles: `make load PROFILE=stress PRESET=ci` (any `mgh load run` options in LOAD_ARGS).
 PROFILE ?= baseline
