@@ -20,9 +20,9 @@ def current_request_id() -> str | None:
 
 def adopt_request_id(scope: Scope, incoming_header: bytes) -> str:
     """The request's id: ``incoming_header`` (the client's ``X-Request-ID``, empty when absent)
-    when sane, else a new one. Written back
-    into the scope's headers (so in-process apps and proxied services see the same id) and its
-    state; the caller sets the context variable with :func:`bind_request_id`."""
+    when sane, else a new one. Written back into the scope's headers (so in-process apps and
+    proxied services see the same id) and its state; the caller sets the context variable with
+    :func:`bind_request_id`."""
     incoming = incoming_header.decode("latin-1")
     # 128 random bits as 32 hex digits, the format of uuid4().hex at a quarter of its cost.
     request_id = incoming if _SAFE.match(incoming) else os.urandom(16).hex()
