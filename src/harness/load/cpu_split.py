@@ -16,8 +16,8 @@ from pathlib import Path
 PROC = Path("/proc")
 _TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 
-Grouper = Callable[[int, str], str | None]
-"""(pid, command line) → the group a process counts in, or None to leave it out."""
+Grouper = Callable[[int, int, str], str | None]
+"""(pid, parent pid, command line) → the group a process counts in, or None to leave it out."""
 
 
 @dataclass(frozen=True)
@@ -39,10 +39,10 @@ def snapshot(group_of: Grouper) -> CpuSnapshot:
             command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
         except OSError:  # the process ended between the listing and the read
             continue
-        group = group_of(pid, command)
+        fields = stat.rsplit(")", 1)[1].split()  # after the command, which may hold ")"
+        group = group_of(pid, int(fields[1]), command)
         if group is None:
             continue
-        fields = stat.rsplit(")", 1)[1].split()
         seconds[pid] = (group, (int(fields[11]) + int(fields[12])) / _TICKS)
     return CpuSnapshot(seconds)
 
@@ -64,26 +64,18 @@ def stack_groups(gateway_pid: int | None, probe_marker: str) -> Grouper:
     """Groups for a local all-in-one stack: its gateway (the supervisor and its workers),
     PostgreSQL and Redis (every process of theirs on the box) and the probe."""
 
-    def group_of(pid: int, command: str) -> str | None:
+    def group_of(pid: int, parent: int, command: str) -> str | None:
         if probe_marker in command:
             return "probe"
         if command.startswith("postgres") or "postgres:" in command or "/postgres " in command:
             return "postgres"
         if "redis-server" in command:
             return "redis"
-        if gateway_pid is not None and (pid == gateway_pid or _parent(pid) == gateway_pid):
+        if gateway_pid is not None and gateway_pid in (pid, parent):
             return "gateway"
         return None
 
     return group_of
-
-
-def _parent(pid: int) -> int | None:
-    try:
-        stat = (PROC / str(pid) / "stat").read_text()
-    except OSError:
-        return None
-    return int(stat.rsplit(")", 1)[1].split()[1])
 
 
 def describe(milliseconds: Mapping[str, float]) -> str:
