@@ -1,10 +1,10 @@
-"""Whether a request already passed the edge: the all-in-one gateway's own middleware.
+"""Whether a request already passed the edge: the all-in-one gateway's own edge layer.
 
 The gateway sets ``PASSED_THE_EDGE`` in the scope of a request it hands to a service mounted in
 its process. The edge's work (request id, security headers, header and body limits) was done
-once at the gateway, so the service's own copies of those layers pass the request straight on
-instead of wrapping it a second time. Metrics and the last-resort error handler still run: they
-are the service's own. A client cannot set the key: the ASGI scope is the server's.
+once at the gateway, so the service's own edge layer (``common.middleware.EdgeMiddleware``)
+skips it instead of doing it a second time. Metrics and the last-resort error answer still
+run: they are the service's own. A client cannot set the key: the ASGI scope is the server's.
 """
 
 from __future__ import annotations
